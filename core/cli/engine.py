@@ -1,0 +1,101 @@
+"""``tick``, ``worker``, ``scheduler``, ``db upgrade`` and ``demo``: running the engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.cli.options import parse_instant
+from core.cli.output import console, fail, print_json
+from core.cli.runtime import build_jobs_or_fail
+from core.runtime import get_runtime
+
+db_app = typer.Typer(help="Database schema.")
+
+
+def tick(
+    until: Annotated[str, typer.Option("--until", help="Tick to this time (ISO-8601, zoned).")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="Where the first tick starts (default: --until).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the firings as JSON.")] = False,
+) -> None:
+    """Fire, in time order, every scheduled job due since the last tick, draining all work."""
+    from core.ticking import TickError
+    from core.ticking import tick as run_tick
+
+    runtime = get_runtime()
+    jobs = build_jobs_or_fail(runtime)
+    target = parse_instant(until, option="--until")
+    begin = parse_instant(start, option="--from") if start else None
+    try:
+        report = run_tick(runtime, jobs, until=target, start=begin)
+    except TickError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"from": report.start, "until": report.until,
+                    "fired": [{"at": t, "job": j} for t, j in report.fired]})  # fmt: skip
+        return
+    console.print(f"ticked {report.start.isoformat()} → {report.until.isoformat()}: "
+                  f"{len(report.fired)} firings")  # fmt: skip
+    for at, job_id in report.fired:
+        console.print(f"  {at.isoformat()}  {job_id}")
+
+
+def worker(
+    processes: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Threads per process.")] = None,
+) -> None:
+    """Run dramatiq workers against LOYALTY_REDIS_URL (scale out by starting more)."""
+    import dramatiq.cli
+
+    settings = get_runtime().settings
+    if settings.embedded:
+        fail("the worker needs LOYALTY_REDIS_URL; without Redis the engine runs its work "
+             "in-process (tick, events ingest, scheduler)")  # fmt: skip
+    args = dramatiq.cli.make_argument_parser().parse_args([
+        "worker:broker",
+        "--processes", str(processes or settings.worker_processes),
+        "--threads", str(threads or settings.worker_threads),
+    ])  # fmt: skip
+    raise typer.Exit(dramatiq.cli.main(args))
+
+
+def scheduler() -> None:
+    """Run a scheduler: fires jobs on time; any number may run, each firing happens once."""
+    import scheduler as scheduler_process
+
+    runtime = get_runtime()
+    build_jobs_or_fail(runtime)
+    scheduler_process.main(runtime)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema (the engine also does this on first use)."""
+    from core.migrate import current_revision
+
+    engine = get_runtime().engine
+    with engine.connect() as conn:
+        console.print(f"database at revision {current_revision(conn)}")
+
+
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo keeps its database and outbox.")
+    ] = Path("demo-run"),
+) -> None:
+    """Run the embedded engine end to end on the example program and print what happened."""
+    from core.demo import run_demo
+
+    run_demo(directory, console=console)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(tick)
+    app.command()(worker)
+    app.command()(scheduler)
+    app.command()(demo)
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,37 @@
+"""What commands share: the loaded program and jobs, with errors turned into exit 1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.cli.output import errors, fail
+from core.runtime import Runtime
+
+
+def program_or_fail(runtime: Runtime, *, required: bool = True) -> Any:
+    """The loaded program; an invalid one prints every issue and exits 1."""
+    if not required and not runtime.program_path.is_dir():
+        return None
+    from core.program.loader import ProgramInvalid
+
+    if not runtime.program_path.is_dir():
+        fail(
+            f"{runtime.program_path}: no program directory; pass --program DIR "
+            "or set LOYALTY_PROGRAM_DIR"
+        )
+    try:
+        return runtime.program
+    except ProgramInvalid as exc:
+        for issue in exc.issues:
+            errors.print(f"[red]{issue.severity}[/] {issue}", soft_wrap=True)
+        fail(f"{runtime.program_path}: the program has errors; run loyalty-engine check")
+
+
+def build_jobs_or_fail(runtime: Runtime) -> list[Any]:
+    """Every scheduled job of the program (the broker is set up first, so jobs can enqueue)."""
+    import scheduler
+    import worker
+
+    program_or_fail(runtime)
+    worker.setup(runtime.settings)
+    return scheduler.build_jobs(runtime)

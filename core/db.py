@@ -1,0 +1,148 @@
+"""Database access: one SQLAlchemy engine per URL, shared column types, and the schema's metadata.
+
+SQLite (WAL mode) is the embedded default; PostgreSQL through psycopg 3 is production. Tables
+are SQLAlchemy Core ``Table`` objects on :data:`metadata`, each defined by the package that owns
+them; Alembic migrations (``core/migrations``) create them on both databases.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    Numeric,
+    Table,
+    TypeDecorator,
+    create_engine,
+    event,
+    insert,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.sql.dml import Insert
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class DatabaseError(Exception):
+    """Raised when the database cannot be reached or its URL is not one the engine supports."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A time-zone aware timestamp, stored in UTC on every database and read back aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored; add a zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def Money() -> Numeric[Decimal]:  # noqa: N802 - reads as a column type
+    """An exact amount of money: 18 digits, 2 after the point, read back as Decimal."""
+    return Numeric(18, 2, asdecimal=True)
+
+
+JsonDocument = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def normalise_url(url: str) -> str:
+    """Pick the psycopg 3 driver for PostgreSQL URLs written without one."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseError(
+            f"unsupported database URL {parsed.render_as_string(hide_password=True)!r}; "
+            "use sqlite:///path.db or postgresql://user@host/db"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def get_engine(url: str, *, migrate: bool = True) -> Engine:
+    """The engine for ``url``, created once per process and migrated to the newest schema."""
+    url = normalise_url(url)
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create(url)
+            if migrate:
+                from core.migrate import upgrade
+
+                upgrade(engine)
+            _engines[url] = engine
+    return engine
+
+
+def _create(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests and forked worker processes call this)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One unit of work: commit on success, roll back on any error."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def insert_ignoring_conflicts(conn: Connection, table: Table, keys: Sequence[str]) -> Insert:
+    """``INSERT … ON CONFLICT (keys) DO NOTHING`` for the connection's dialect."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    return insert(table)

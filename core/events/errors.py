@@ -1,0 +1,25 @@
+"""The event package's exception tree (drawn in ``core/events/__init__.py``)."""
+
+from __future__ import annotations
+
+
+class EventError(Exception):
+    """Raised for any failure of event intake; the base of this package's exceptions."""
+
+
+class EventRejected(EventError):
+    """Raised when an input event fails validation; ``reason`` says where and what."""
+
+    def __init__(self, reason: str, *, event_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.event_id = event_id
+
+
+class HandlerFailed(EventError):
+    """Raised when a subscribed handler fails on an accepted event."""
+
+    def __init__(self, handler: str, event_id: str, cause: BaseException) -> None:
+        super().__init__(f"handler {handler} failed on event {event_id}: {cause!r}")
+        self.handler = handler
+        self.event_id = event_id

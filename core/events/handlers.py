@@ -1,0 +1,68 @@
+"""The registry through which loyalty, coupons and campaigns react to accepted events.
+
+A handler receives a batch of events of the types it subscribed to, inside the transaction that
+stored them, so an event and everything it causes commit together, or not at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from core.events.types import Event
+
+
+@dataclass
+class HandlerContext:
+    """What a handler may use: the open transaction, the engine time, the loaded program."""
+
+    conn: Connection
+    now: datetime
+    program: Any | None = None
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` (typically enqueueing an actor) once the transaction has committed."""
+        self._after_commit.append(action)
+
+
+Handler = Callable[[HandlerContext, Sequence[Event]], None]
+
+
+class HandlerRegistry:
+    """Event type → the handlers subscribed to it, in subscription order."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, list[Handler]] = defaultdict(list)
+
+    def subscribe(self, *event_types: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            for event_type in event_types:
+                if handler not in self._by_type[event_type]:
+                    self._by_type[event_type].append(handler)
+            return handler
+
+        return register
+
+    def unsubscribe(self, handler: Handler) -> None:
+        for registered in self._by_type.values():
+            if handler in registered:
+                registered.remove(handler)
+
+    def dispatch(self, ctx: HandlerContext, events: Sequence[Event]) -> None:
+        """Call each handler once with the events, in order, of the types it subscribed to."""
+        by_handler: dict[Handler, list[Event]] = {}
+        for event in events:
+            for handler in self._by_type.get(event.type, ()):
+                by_handler.setdefault(handler, []).append(event)
+        for handler, batch in by_handler.items():
+            handler(ctx, batch)
+
+
+handlers = HandlerRegistry()
+subscribe = handlers.subscribe

@@ -1,0 +1,173 @@
+"""Projections of accepted events into members, orders, refunds and carts.
+
+Events may arrive out of order, so each projection is order-independent: a member row exists as
+soon as any event names it; profile fields take the newest value by ``occurred_at`` (an older
+event only fills fields still empty); a cart update older than the cart's newest is ignored; an
+order marks its cart converted whatever order the two arrive in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, update
+
+from core.db import insert_ignoring_conflicts
+from core.events.tables import carts, members, orders, refunds
+from core.events.types import CartUpdated, Event, MemberProfile, OrderPaid, OrderRefunded
+
+PROFILE_FIELDS = (
+    "first_name", "email", "phone", "push_token", "birthday", "timezone", "locale",
+    "referral_code", "referred_by",
+)  # fmt: skip
+
+
+def apply_projections(conn: Connection, events: Sequence[Event], *, now: datetime) -> None:
+    """Project a batch of newly accepted events (already validated and de-duplicated)."""
+    _ensure_members(conn, events, now=now)
+    _apply_profiles(conn, [e for e in events if isinstance(e.data, MemberProfile)])
+    _insert_orders(conn, [e for e in events if isinstance(e.data, OrderPaid)])
+    _insert_refunds(conn, [e for e in events if isinstance(e.data, OrderRefunded)])
+    _apply_carts(conn, [e for e in events if isinstance(e.data, CartUpdated)])
+
+
+def _ensure_members(conn: Connection, events: Sequence[Event], *, now: datetime) -> None:
+    first_seen: dict[str, datetime] = {}
+    for event in events:
+        seen = first_seen.get(event.member_id)
+        first_seen[event.member_id] = min(seen, event.occurred_at) if seen else event.occurred_at
+    rows = [{"member_id": m, "first_seen_at": t} for m, t in first_seen.items()]
+    conn.execute(insert_ignoring_conflicts(conn, members, ["member_id"]), rows)
+
+
+def _apply_profiles(conn: Connection, events: Sequence[Event]) -> None:
+    if not events:
+        return
+    ids = sorted({e.member_id for e in events})
+    current = {
+        row.member_id: dict(row._mapping)
+        for row in conn.execute(select(members).where(members.c.member_id.in_(ids)))
+    }
+    for event in sorted(events, key=lambda e: e.occurred_at):
+        current[event.member_id] = merge_profile(current[event.member_id], event)
+    conn.execute(
+        update(members).where(members.c.member_id == bindparam("m_id")),
+        [{**_profile_values(row), "m_id": member_id} for member_id, row in current.items()],
+    )
+
+
+def merge_profile(row: dict[str, Any], event: Event) -> dict[str, Any]:
+    """Fold one profile event into a member row; pure, so the out-of-order rules are testable."""
+    data = event.data
+    assert isinstance(data, MemberProfile)
+    newer = row["profile_at"] is None or event.occurred_at >= row["profile_at"]
+    merged = dict(row)
+    given = data.model_dump(exclude_unset=True, exclude_none=True)
+    for name in PROFILE_FIELDS:
+        if name in given and (newer or merged[name] is None):
+            merged[name] = getattr(data, name)
+    for channel in ("email", "sms", "push"):
+        value = getattr(data.consents, channel) if data.consents else None
+        if value is not None and (newer or merged[f"consent_{channel}"] is None):
+            merged[f"consent_{channel}"] = value
+    if event.type == "member.registered":
+        merged["registered_at"] = event.occurred_at
+    if newer:
+        merged["profile_at"] = event.occurred_at
+    return merged
+
+
+def _profile_values(row: dict[str, Any]) -> dict[str, Any]:
+    keys = (*PROFILE_FIELDS, "registered_at", "profile_at", "consent_email", "consent_sms",
+            "consent_push")  # fmt: skip
+    return {key: row[key] for key in keys}
+
+
+def _insert_orders(conn: Connection, events: Sequence[Event]) -> None:
+    if not events:
+        return
+    rows = [_order_row(e) for e in events]
+    conn.execute(insert_ignoring_conflicts(conn, orders, ["order_id"]), rows)
+    with_cart = [e for e in events if e.data.cart_id]  # type: ignore[attr-defined]
+    if with_cart:
+        _convert_carts(conn, with_cart)
+
+
+def _order_row(event: Event) -> dict[str, Any]:
+    data = event.data
+    assert isinstance(data, OrderPaid)
+    return {
+        "order_id": data.order_id,
+        "member_id": event.member_id,
+        "total": data.total,
+        "currency": data.currency,
+        "paid_at": event.occurred_at,
+        "items": [item.model_dump(mode="json") for item in data.items],
+        "coupon_codes": list(data.coupon_codes),
+        "points_redeemed": data.points_redeemed,
+        "cart_id": data.cart_id,
+        "event_id": event.id,
+    }
+
+
+def _convert_carts(conn: Connection, events: Sequence[Event]) -> None:
+    placeholders = [
+        {**_cart_row(e, e.data.cart_id, e.data.total, e.data.items)}  # type: ignore[attr-defined]
+        for e in events
+    ]
+    conn.execute(insert_ignoring_conflicts(conn, carts, ["cart_id"]), placeholders)
+    conn.execute(
+        update(carts)
+        .where(carts.c.cart_id == bindparam("c_id"), carts.c.converted_at.is_(None))
+        .values(converted_order_id=bindparam("o_id"), converted_at=bindparam("at")),
+        [
+            {"c_id": e.data.cart_id, "o_id": e.data.order_id, "at": e.occurred_at}  # type: ignore[attr-defined]
+            for e in events
+        ],
+    )
+
+
+def _cart_row(event: Event, cart_id: str, total: Any, items: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "cart_id": cart_id,
+        "member_id": event.member_id,
+        "total": total,
+        "items": [item.model_dump(mode="json") for item in items],
+        "updated_at": event.occurred_at,
+    }
+
+
+def _insert_refunds(conn: Connection, events: Sequence[Event]) -> None:
+    if not events:
+        return
+    rows = [
+        {
+            "event_id": e.id,
+            "order_id": e.data.order_id,  # type: ignore[attr-defined]
+            "member_id": e.member_id,
+            "amount": e.data.amount,  # type: ignore[attr-defined]
+            "refunded_at": e.occurred_at,
+        }
+        for e in events
+    ]
+    conn.execute(insert_ignoring_conflicts(conn, refunds, ["event_id"]), rows)
+
+
+def _apply_carts(conn: Connection, events: Sequence[Event]) -> None:
+    if not events:
+        return
+    newest: dict[str, Event] = {}
+    for event in events:
+        cart_id = event.data.cart_id  # type: ignore[attr-defined]
+        if cart_id not in newest or event.occurred_at >= newest[cart_id].occurred_at:
+            newest[cart_id] = event
+    rows = [_cart_row(e, k, e.data.total, e.data.items) for k, e in newest.items()]  # type: ignore[attr-defined]
+    conn.execute(insert_ignoring_conflicts(conn, carts, ["cart_id"]), rows)
+    conn.execute(
+        update(carts)
+        .where(carts.c.cart_id == bindparam("c_id"), carts.c.updated_at < bindparam("at"))
+        .values(total=bindparam("t"), items=bindparam("i"), updated_at=bindparam("at")),
+        [{"c_id": r["cart_id"], "t": r["total"], "i": r["items"], "at": r["updated_at"]} for r in rows],
+    )

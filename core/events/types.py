@@ -1,0 +1,157 @@
+"""The event envelope and the data of each event type the shop sends (CONTRACT.md, Events)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2, allow_inf_nan=False)]
+
+
+class _Data(BaseModel):
+    # Extra keys are kept in the stored event (nothing is dropped) but not interpreted.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    sku: Id
+    name: str = ""
+    category: str = ""
+    price: Amount
+    qty: int = Field(default=1, ge=1)
+
+
+class Consents(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    email: bool | None = None
+    sms: bool | None = None
+    push: bool | None = None
+
+
+def _valid_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai") from exc
+    return name
+
+
+Zone = Annotated[str, AfterValidator(_valid_zone)]
+
+
+class MemberProfile(_Data):
+    first_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    push_token: str | None = None
+    birthday: date | None = None
+    timezone: Zone | None = None
+    locale: str | None = None
+    consents: Consents | None = None
+    referral_code: str | None = None
+    referred_by: str | None = None
+
+
+class OrderPaid(_Data):
+    order_id: Id
+    total: Amount
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
+    items: list[Item] = Field(default_factory=list)
+    coupon_codes: list[str] = Field(default_factory=list)
+    points_redeemed: int = Field(default=0, ge=0)
+    cart_id: Id | None = None
+
+
+class OrderRefunded(_Data):
+    order_id: Id
+    amount: Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2, allow_inf_nan=False)]
+
+
+class CartUpdated(_Data):
+    cart_id: Id
+    total: Amount
+    items: list[Item] = Field(default_factory=list)
+
+
+class ReviewPosted(_Data):
+    order_id: Id
+    sku: Id
+    has_photo: bool = False
+
+
+class ContentShared(_Data):
+    channel: str
+    url: str = ""
+
+
+DATA_MODELS: dict[str, type[_Data]] = {
+    "member.registered": MemberProfile,
+    "member.updated": MemberProfile,
+    "order.paid": OrderPaid,
+    "order.refunded": OrderRefunded,
+    "cart.updated": CartUpdated,
+    "review.posted": ReviewPosted,
+    "content.shared": ContentShared,
+}
+SHOP_EVENT_TYPES = frozenset(DATA_MODELS)
+# Emitted by the engine itself; campaigns may trigger on them, the shop may not send them.
+INTERNAL_EVENT_TYPES = frozenset({"tier.changed", "tier.downgrade_pending", "referral.qualified"})
+EventType = Literal[
+    "member.registered",
+    "member.updated",
+    "order.paid",
+    "order.refunded",
+    "cart.updated",
+    "review.posted",
+    "content.shared",
+]
+
+
+class Envelope(BaseModel):
+    """The outer shape of every event; ``data`` is checked against its type's model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Id
+    type: EventType
+    occurred_at: AwareDatetime
+    member_id: Id
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class Event(BaseModel):
+    """A validated event: the envelope plus its typed data."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    id: str
+    type: str
+    occurred_at: datetime
+    member_id: str
+    data: _Data
+    raw_data: dict[str, Any]
+
+    def stored_data(self) -> dict[str, Any]:
+        """The data as stored: JSON-safe, decimals as strings, every key the shop sent."""
+        return self.data.model_dump(mode="json", exclude_none=True)

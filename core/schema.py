@@ -1,0 +1,7 @@
+"""Every table of every package on one metadata, for Alembic and for tests."""
+
+from core import state as _state  # noqa: F401
+from core.db import metadata
+from core.events import tables as _event_tables  # noqa: F401
+
+__all__ = ["metadata"]

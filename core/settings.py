@@ -1,0 +1,52 @@
+"""Engine settings, read from ``LOYALTY_*`` environment variables or a ``.env`` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; the defaults are the embedded engine (SQLite, no Redis)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOYALTY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite:///loyalty.db"
+    redis_url: str | None = None
+    program_dir: Path = Path("program")
+    outbox: Path = Path("outbox.jsonl")
+
+    worker_processes: int = Field(default=2, ge=1)
+    worker_threads: int = Field(default=4, ge=1)
+    max_retries: int = Field(default=8, ge=0)
+    min_backoff_ms: int = Field(default=1_000, ge=1)
+    max_backoff_ms: int = Field(default=15 * 60_000, ge=1)
+    max_age_ms: int = Field(default=24 * 3_600_000, ge=1)
+    time_limit_ms: int = Field(default=10 * 60_000, ge=1)
+    ingest_batch_size: int = Field(default=1_000, ge=1)
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: bool = True
+    sms_endpoint: str | None = None
+    sms_api_key: SecretStr | None = None
+    push_endpoint: str | None = None
+    push_api_key: SecretStr | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis is configured: in-process broker and worker."""
+        return not self.redis_url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

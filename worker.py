@@ -1,0 +1,42 @@
+"""The worker process: builds the broker from settings and imports every package's actors.
+
+``loyalty-engine worker`` runs dramatiq's worker on this module (``worker:broker``); the
+embedded default drains the same actors in-process (``core.broker.drain``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dramatiq import Broker
+
+from core.broker import build_broker, get_broker, install_broker
+from core.settings import Settings, get_settings
+
+# Every module that declares actors; a new package adds its module here.
+ACTOR_MODULES = (
+    "core.events.actors",
+    "core.jobs",
+)
+
+
+def import_actors() -> None:
+    for module in ACTOR_MODULES:
+        importlib.import_module(module)
+
+
+def setup(settings: Settings | None = None) -> Broker:
+    """Declare every actor and bind it to the broker the settings call for."""
+    import_actors()
+    return install_broker(build_broker(settings or get_settings()))
+
+
+def __getattr__(name: str) -> Any:
+    # dramatiq's CLI imports "worker:broker"; build it on first access, not on import.
+    if name == "broker":
+        return setup()
+    raise AttributeError(name)
+
+
+__all__ = ["ACTOR_MODULES", "get_broker", "import_actors", "setup"]
