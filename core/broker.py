@@ -8,6 +8,7 @@ dramatiq's Redis broker. Retry, age and time limits are middleware options, not 
 
 from __future__ import annotations
 
+import atexit
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ _placeholder = StubBroker()
 dramatiq.set_broker(_placeholder)
 _actors: list[Actor[Any, Any]] = []
 _installed: Broker = _placeholder
+_in_process: Worker | None = None
 _lock = threading.Lock()
 
 
@@ -78,6 +80,7 @@ def install_broker(broker: Broker) -> Broker:
     """Make ``broker`` the global broker and bind every declared actor to it."""
     global _installed
     with _lock:
+        _stop_in_process_worker()
         dramatiq.set_broker(broker)
         _installed = broker
         for declared in _actors:
@@ -96,12 +99,27 @@ def drain(broker: Broker | None = None, *, timeout_ms: int | None = None) -> Non
     A message that fails every retry is an error here: ``tick`` and the demo must not hide it.
     """
     broker = broker or _installed
-    worker = Worker(broker, worker_timeout=50, worker_threads=1)
-    worker.start()
-    try:
-        _join_until_quiet(broker, timeout_ms)
-    finally:
-        worker.stop()
+    _start_in_process_worker(broker)
+    _join_until_quiet(broker, timeout_ms)
+
+
+def _start_in_process_worker(broker: Broker) -> None:
+    # One long-lived worker per installed broker: starting one per drain costs ~100 ms.
+    global _in_process
+    with _lock:
+        if _in_process is not None and _in_process.broker is not broker:
+            _stop_in_process_worker()
+        if _in_process is None:
+            _in_process = Worker(broker, worker_timeout=20, worker_threads=1)
+            _in_process.start()
+            atexit.register(_stop_in_process_worker)
+
+
+def _stop_in_process_worker() -> None:
+    global _in_process
+    if _in_process is not None:
+        _in_process.stop()
+        _in_process = None
 
 
 def _join_until_quiet(broker: Broker, timeout_ms: int | None) -> None:

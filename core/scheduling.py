@@ -85,8 +85,13 @@ def fire_times(trigger: BaseTrigger, after: datetime, until: datetime) -> Iterat
 
 def due_in_order(jobs: Sequence[Job], after: datetime, until: datetime) -> Iterator[tuple[datetime, Job]]:
     """All firings of all jobs in ``(after, until]``, merged in time order (ties by job id)."""
-    streams = [((t, job.id, job) for t in fire_times(job.trigger, after, until)) for job in jobs]
-    for fire_time, _, job in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
+    streams = [_stream(job, after, until) for job in jobs]
+    for fire_time, job in heapq.merge(*streams, key=lambda item: (item[0], item[1].id)):
+        yield fire_time, job
+
+
+def _stream(job: Job, after: datetime, until: datetime) -> Iterator[tuple[datetime, Job]]:
+    for fire_time in fire_times(job.trigger, after, until):
         yield fire_time, job
 
 

@@ -41,6 +41,7 @@ def claim_firing(
     conn: Connection, *, job_id: str, fire_time: datetime, now: datetime, owner: str
 ) -> bool:
     """Claim one firing of a job; True for exactly one claimant however many schedulers race."""
-    stmt = insert_ignoring_conflicts(conn, job_firings, ["job_id", "fire_time"])
-    row = {"job_id": job_id, "fire_time": fire_time, "claimed_at": now, "claimed_by": owner}
-    return conn.execute(stmt, row).rowcount == 1
+    stmt = insert_ignoring_conflicts(conn, job_firings, ["job_id", "fire_time"]).values(
+        job_id=job_id, fire_time=fire_time, claimed_at=now, claimed_by=owner
+    )
+    return conn.execute(stmt.returning(job_firings.c.job_id)).first() is not None
