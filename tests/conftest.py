@@ -24,7 +24,9 @@ from core.schema import metadata
 SHARED_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("LOYALTY_TEST_REDIS", "redis://127.0.0.1:6379/9")
+# One Redis database per xdist worker (gw0 → 9, gw1 → 10, …) so parallel tests never share one.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_URL = os.environ.get("LOYALTY_TEST_REDIS", f"redis://127.0.0.1:6379/{9 + _WORKER}")
 
 START_PG = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
 START_REDIS = (

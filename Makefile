@@ -1,0 +1,33 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Both build the virtual
+# environment first; nothing is installed by hand.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test bench lint typecheck clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/loyalty-engine demo
+
+test: $(STAMP)
+	$(BIN)/pytest -n 2 --dist loadfile -q
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy core loyalty coupons campaigns notifications worker.py scheduler.py
+
+clean:
+	rm -rf $(VENV) demo-run .pytest_cache .ruff_cache .mypy_cache *.egg-info

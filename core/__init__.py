@@ -1,0 +1,1 @@
+"""Shared foundation: settings, database, clock, event intake, expressions, program loading."""
