@@ -32,6 +32,7 @@ def heartbeat_jobs(runtime: Any) -> list[Job]:
             enqueue=lambda at: record_heartbeat.send(at.isoformat()),
             misfire_grace=timedelta(minutes=15),
             description="records that a scheduler is alive, every 15 minutes",
+            simulated=False,
         )
     ]
 

@@ -46,6 +46,8 @@ class Job:
     enqueue: Callable[[datetime], Any]
     misfire_grace: timedelta = timedelta(hours=1)
     description: str = ""
+    # False for operational jobs (a heartbeat) that mean nothing in a simulated run of ``tick``.
+    simulated: bool = True
 
 
 JobFactory = Callable[[Any], Sequence[Job]]
@@ -85,7 +87,7 @@ def fire_times(trigger: BaseTrigger, after: datetime, until: datetime) -> Iterat
 
 def due_in_order(jobs: Sequence[Job], after: datetime, until: datetime) -> Iterator[tuple[datetime, Job]]:
     """All firings of all jobs in ``(after, until]``, merged in time order (ties by job id)."""
-    streams = [_stream(job, after, until) for job in jobs]
+    streams = [_stream(job, after, until) for job in jobs if job.simulated]
     for fire_time, job in heapq.merge(*streams, key=lambda item: (item[0], item[1].id)):
         yield fire_time, job
 
