@@ -12,7 +12,7 @@ import typer
 from core.cli.options import parse_instant
 from core.clock import FixedClock, set_clock
 from core.runtime import Runtime, set_runtime
-from core.settings import get_settings
+from core.settings import Settings
 
 app = typer.Typer(
     name="loyalty-engine",
@@ -38,7 +38,7 @@ def global_options(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr)
     if now is not None:
         set_clock(FixedClock(parse_instant(now, option="--now")))
-    set_runtime(Runtime(settings=get_settings(), program_dir=program))
+    set_runtime(Runtime(settings=Settings(), program_dir=program))
 
 
 def _register_commands() -> None:
