@@ -8,9 +8,9 @@ they need. Every datetime handed out is time-zone aware (UTC).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from collections.abc import Iterator
 
 
 class NaiveDatetimeError(ValueError):

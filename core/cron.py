@@ -14,6 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 _DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NUMBER = re.compile(r"\d+")
+_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 
 
 class CronError(ValueError):
@@ -37,14 +38,25 @@ def cron_trigger(expression: str, *, timezone: str | tzinfo) -> CronTrigger:
     """``minute hour day month day_of_week`` with cron's weekday numbering."""
     fields = expression.split()
     if len(fields) != 5:
-        raise CronError(
-            f"expected 5 fields (minute hour day month weekday), got {len(fields)} in {expression!r}"
-        )
+        raise CronError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, weekday = fields
     try:
         return CronTrigger(
-            minute=minute, hour=hour, day=day, month=month,
-            day_of_week=_weekday_names(weekday), timezone=timezone,
-        )  # fmt: skip
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_weekday_names(weekday),
+            timezone=timezone,
+        )
     except ValueError as exc:
-        raise CronError(f"invalid cron expression {expression!r}: {exc}") from exc
+        raise CronError(_which_field(dict(zip(_FIELDS, fields, strict=True)), exc)) from exc
+
+
+def _which_field(fields: dict[str, str], error: ValueError) -> str:
+    for name, value in fields.items():
+        try:
+            CronTrigger(**{name: _weekday_names(value) if name == "day_of_week" else value})
+        except ValueError as exc:
+            return f"{name.replace('_', ' ')} field {value!r}: {exc}"
+    return str(error)

@@ -66,7 +66,7 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def Money() -> Numeric[Decimal]:  # noqa: N802 - reads as a column type
+def Money() -> Numeric[Decimal]:
     """An exact amount of money: 18 digits, 2 after the point, read back as Decimal."""
     return Numeric(18, 2, asdecimal=True)
 

@@ -103,14 +103,20 @@ def _print_summary(runtime: Runtime, console: Console, replayed: Any, fired: lis
 def _members_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="members", title_justify="left")
     for column in ("member", "name", "locale", "registered", "orders", "paid", "refunded"):
-        table.add_column(column, justify="right" if column in ("orders", "paid", "refunded") else "left")
+        table.add_column(
+            column, justify="right" if column in ("orders", "paid", "refunded") else "left"
+        )
     for row in rows:
         registered = row["registered_at"]
         table.add_row(
-            row["member_id"], row["first_name"] or "", row["locale"] or "",
+            row["member_id"],
+            row["first_name"] or "",
+            row["locale"] or "",
             registered.date().isoformat() if registered else "not yet",
-            str(row["orders"] or 0), _money(row["paid"]), _money(row["refunded"]),
-        )  # fmt: skip
+            str(row["orders"] or 0),
+            _money(row["paid"]),
+            _money(row["refunded"]),
+        )
     return table
 
 

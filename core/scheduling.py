@@ -85,16 +85,16 @@ def fire_times(trigger: BaseTrigger, after: datetime, until: datetime) -> Iterat
         fire = trigger.get_next_fire_time(fire, fire + _EPSILON)
 
 
-def due_in_order(jobs: Sequence[Job], after: datetime, until: datetime) -> Iterator[tuple[datetime, Job]]:
+def due_in_order(
+    jobs: Sequence[Job], after: datetime, until: datetime
+) -> Iterator[tuple[datetime, Job]]:
     """All firings of all jobs in ``(after, until]``, merged in time order (ties by job id)."""
     streams = [_stream(job, after, until) for job in jobs if job.simulated]
-    for fire_time, job in heapq.merge(*streams, key=lambda item: (item[0], item[1].id)):
-        yield fire_time, job
+    yield from heapq.merge(*streams, key=lambda item: (item[0], item[1].id))
 
 
 def _stream(job: Job, after: datetime, until: datetime) -> Iterator[tuple[datetime, Job]]:
-    for fire_time in fire_times(job.trigger, after, until):
-        yield fire_time, job
+    yield from ((fire_time, job) for fire_time in fire_times(job.trigger, after, until))
 
 
 def fire(job: Job, fire_time: datetime, *, engine: Engine, now: datetime, owner: str) -> bool:

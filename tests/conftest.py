@@ -23,7 +23,9 @@ from core.schema import metadata
 
 SHARED_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "examples"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "LOYALTY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 # One Redis database per xdist worker (gw0 → 9, gw1 → 10, …) so parallel tests never share one.
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 REDIS_URL = os.environ.get("LOYALTY_TEST_REDIS", f"redis://127.0.0.1:6379/{9 + _WORKER}")
@@ -37,7 +39,9 @@ START_REDIS = (
 
 @pytest.fixture(scope="session")
 def shared_examples() -> Path:
-    assert SHARED_EXAMPLES.is_dir(), f"{SHARED_EXAMPLES} is missing: ../shared must sit beside the repo"
+    assert SHARED_EXAMPLES.is_dir(), (
+        f"{SHARED_EXAMPLES} is missing: ../shared must sit beside the repo"
+    )
     return SHARED_EXAMPLES
 
 

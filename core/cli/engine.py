@@ -35,11 +35,18 @@ def tick(
     except TickError as exc:
         fail(str(exc))
     if as_json:
-        print_json({"from": report.start, "until": report.until,
-                    "fired": [{"at": t, "job": j} for t, j in report.fired]})  # fmt: skip
+        print_json(
+            {
+                "from": report.start,
+                "until": report.until,
+                "fired": [{"at": t, "job": j} for t, j in report.fired],
+            }
+        )
         return
-    console.print(f"ticked {report.start.isoformat()} → {report.until.isoformat()}: "
-                  f"{len(report.fired)} firings")  # fmt: skip
+    console.print(
+        f"ticked {report.start.isoformat()} → {report.until.isoformat()}: "
+        f"{len(report.fired)} firings"
+    )
     for at, job_id in report.fired:
         console.print(f"  {at.isoformat()}  {job_id}")
 
@@ -53,13 +60,19 @@ def worker(
 
     settings = get_runtime().settings
     if settings.embedded:
-        fail("the worker needs LOYALTY_REDIS_URL; without Redis the engine runs its work "
-             "in-process (tick, events ingest, scheduler)")  # fmt: skip
-    args = dramatiq.cli.make_argument_parser().parse_args([
-        "worker:broker",
-        "--processes", str(processes or settings.worker_processes),
-        "--threads", str(threads or settings.worker_threads),
-    ])  # fmt: skip
+        fail(
+            "the worker needs LOYALTY_REDIS_URL; without Redis the engine runs its work "
+            "in-process (tick, events ingest, scheduler)"
+        )
+    args = dramatiq.cli.make_argument_parser().parse_args(
+        [
+            "worker:broker",
+            "--processes",
+            str(processes or settings.worker_processes),
+            "--threads",
+            str(threads or settings.worker_threads),
+        ]
+    )
     raise typer.Exit(dramatiq.cli.main(args))
 
 

@@ -78,9 +78,13 @@ class _progress:
         self._bar = None
         if not quiet:
             self._bar = Progress(
-                TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=errors, transient=True,
-            )  # fmt: skip
+                TextColumn("ingesting"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=errors,
+                transient=True,
+            )
         self._total = total
 
     def __enter__(self) -> Any:
@@ -105,7 +109,9 @@ def _print_report(report: IngestReport, *, as_json: bool) -> None:
     for rejection in report.rejections[:_SHOWN_REJECTIONS]:
         errors.print(f"[red]rejected[/] {rejection}", soft_wrap=True)
     if report.rejected > _SHOWN_REJECTIONS:
-        errors.print(f"… and {report.rejected - _SHOWN_REJECTIONS} more: loyalty-engine events rejected")
+        errors.print(
+            f"… and {report.rejected - _SHOWN_REJECTIONS} more: loyalty-engine events rejected"
+        )
 
 
 @events_app.command("rejected")
@@ -135,7 +141,6 @@ def rejected_command(
 
 def _clip(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
-
 
 
 def register(app: typer.Typer) -> None:

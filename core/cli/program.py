@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from core.cli.output import console, errors, print_json
+from core.cli.output import console, errors, fail, print_json
 from core.runtime import get_runtime
 
 
@@ -20,9 +20,13 @@ def check(
 ) -> None:
     """Validate a program directory; every error names file:line, the field and the fix."""
     from core.program.check import check_program
+    from core.program.loader import ProgramNotFound
 
     directory = directory or get_runtime().program_path
-    issues = check_program(directory)
+    try:
+        issues = check_program(directory)
+    except ProgramNotFound as exc:
+        fail(str(exc))
     bad = [i for i in issues if i.severity == "error"]
     if as_json:
         print_json([{**vars(i), "file": str(i.file)} for i in issues])

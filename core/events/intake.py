@@ -174,7 +174,7 @@ def _store(
 
 
 def _split_duplicates(
-    valid: Sequence[tuple[_Input, Event]]
+    valid: Sequence[tuple[_Input, Event]],
 ) -> tuple[list[tuple[_Input, Event]], int]:
     seen: set[str] = set()
     fresh = []

@@ -19,9 +19,16 @@ from core.events.tables import carts, members, orders, refunds
 from core.events.types import CartUpdated, Event, MemberProfile, OrderPaid, OrderRefunded
 
 PROFILE_FIELDS = (
-    "first_name", "email", "phone", "push_token", "birthday", "timezone", "locale",
-    "referral_code", "referred_by",
-)  # fmt: skip
+    "first_name",
+    "email",
+    "phone",
+    "push_token",
+    "birthday",
+    "timezone",
+    "locale",
+    "referral_code",
+    "referred_by",
+)
 
 
 def apply_projections(conn: Connection, events: Sequence[Event], *, now: datetime) -> None:
@@ -80,8 +87,14 @@ def merge_profile(row: dict[str, Any], event: Event) -> dict[str, Any]:
 
 
 def _profile_values(row: dict[str, Any]) -> dict[str, Any]:
-    keys = (*PROFILE_FIELDS, "registered_at", "profile_at", "consent_email", "consent_sms",
-            "consent_push")  # fmt: skip
+    keys = (
+        *PROFILE_FIELDS,
+        "registered_at",
+        "profile_at",
+        "consent_email",
+        "consent_sms",
+        "consent_push",
+    )
     return {key: row[key] for key in keys}
 
 
@@ -169,5 +182,8 @@ def _apply_carts(conn: Connection, events: Sequence[Event]) -> None:
         update(carts)
         .where(carts.c.cart_id == bindparam("c_id"), carts.c.updated_at < bindparam("at"))
         .values(total=bindparam("t"), items=bindparam("i"), updated_at=bindparam("at")),
-        [{"c_id": r["cart_id"], "t": r["total"], "i": r["items"], "at": r["updated_at"]} for r in rows],
+        [
+            {"c_id": r["cart_id"], "t": r["total"], "i": r["items"], "at": r["updated_at"]}
+            for r in rows
+        ],
     )

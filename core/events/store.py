@@ -26,7 +26,9 @@ def member_summaries(conn: Connection) -> list[dict[str, Any]]:
     from core.events.tables import members, orders, refunds
 
     paid = (
-        select(orders.c.member_id, func.count().label("orders"), func.sum(orders.c.total).label("paid"))
+        select(
+            orders.c.member_id, func.count().label("orders"), func.sum(orders.c.total).label("paid")
+        )
         .group_by(orders.c.member_id)
         .subquery()
     )

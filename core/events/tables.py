@@ -32,7 +32,9 @@ events = Table(
 rejected_events = Table(
     "rejected_events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("event_id", String(200)),
     Column("source", String(200), nullable=False),
     Column("line", Integer),

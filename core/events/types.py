@@ -48,7 +48,9 @@ def _valid_zone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai") from exc
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as Asia/Shanghai"
+        ) from exc
     return name
 
 

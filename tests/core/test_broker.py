@@ -24,8 +24,13 @@ NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
 
 def paid(n: int) -> dict[str, object]:
-    return {"id": f"e-{n}", "type": "order.paid", "occurred_at": "2026-11-20T10:00:00+08:00",
-            "member_id": f"m-{n % 3}", "data": {"order_id": f"o-{n}", "total": "19.90"}}  # fmt: skip
+    return {
+        "id": f"e-{n}",
+        "type": "order.paid",
+        "occurred_at": "2026-11-20T10:00:00+08:00",
+        "member_id": f"m-{n % 3}",
+        "data": {"order_id": f"o-{n}", "total": "19.90"},
+    }
 
 
 @pytest.fixture

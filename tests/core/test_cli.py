@@ -37,8 +37,10 @@ def test_ingesting_the_example_scenario_reports_17_accepted_and_1_duplicate(
 
 
 def test_a_file_with_a_bad_line_exits_1_and_the_line_is_listed_as_rejected(env: Path) -> None:
-    good = ('{"id": "e-1", "type": "content.shared", "occurred_at": "2026-11-01T10:00:00Z", '
-            '"member_id": "m-1", "data": {"channel": "wechat"}}')  # fmt: skip
+    good = (
+        '{"id": "e-1", "type": "content.shared", "occurred_at": "2026-11-01T10:00:00Z", '
+        '"member_id": "m-1", "data": {"channel": "wechat"}}'
+    )
     (env / "events.jsonl").write_text(good + "\n" + "{oops\n")
 
     result = runner.invoke(app, ["events", "ingest", "events.jsonl"])
@@ -94,7 +96,9 @@ def test_check_exits_1_naming_file_and_line_of_an_unknown_field(
     result = runner.invoke(app, ["check", str(program)])
 
     assert result.exit_code == 1
-    line = next(n for n, text in enumerate(coupons.read_text().splitlines(), 1) if "min_order_totl" in text)
+    line = next(
+        n for n, text in enumerate(coupons.read_text().splitlines(), 1) if "min_order_totl" in text
+    )
     assert f"coupons.yaml:{line}:" in result.stderr
     assert "did you mean 'min_order_total'" in result.stderr
 
@@ -117,8 +121,18 @@ def test_tick_with_the_example_program_remembers_how_far_it_ran(
 ) -> None:
     program = ["--program", str(shared_examples / "program")]
 
-    first = runner.invoke(app, [*program, "tick", "--from", "2026-11-19T00:00:00+08:00",
-                                "--until", "2026-11-20T00:00:00+08:00", "--json"])  # fmt: skip
+    first = runner.invoke(
+        app,
+        [
+            *program,
+            "tick",
+            "--from",
+            "2026-11-19T00:00:00+08:00",
+            "--until",
+            "2026-11-20T00:00:00+08:00",
+            "--json",
+        ],
+    )
     backwards = runner.invoke(app, [*program, "tick", "--until", "2026-11-18T00:00:00+08:00"])
 
     assert first.exit_code == 0, first.output

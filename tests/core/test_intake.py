@@ -57,13 +57,20 @@ def test_the_example_scenario_is_accepted_once_and_a_second_ingest_changes_nothi
 def test_malformed_lines_are_dead_lettered_with_reasons_and_good_lines_still_count(
     engine: Engine,
 ) -> None:
-    good = json.dumps(event("e-ok", "order.paid", "2026-11-01T10:00:00+08:00",
-                            order_id="o-1", total="10.00"))  # fmt: skip
+    good = json.dumps(
+        event("e-ok", "order.paid", "2026-11-01T10:00:00+08:00", order_id="o-1", total="10.00")
+    )
     lines = [
         '{"id": "e-1", "type": "order.paid",',
         json.dumps(event("e-2", "order.shipped", "2026-11-01T10:00:00Z")),
-        json.dumps({"id": "e-3", "type": "order.paid", "occurred_at": "2026-11-01T10:00:00Z",
-                    "data": {"order_id": "o-3", "total": "1.00"}}),  # fmt: skip
+        json.dumps(
+            {
+                "id": "e-3",
+                "type": "order.paid",
+                "occurred_at": "2026-11-01T10:00:00Z",
+                "data": {"order_id": "o-3", "total": "1.00"},
+            }
+        ),
         json.dumps(event("e-4", "order.paid", "last tuesday", order_id="o-4", total="1.00")),
         json.dumps(event("e-5", "order.paid", "2026-11-01T10:00:00Z", order_id="o-5", total="-3")),
         good,
@@ -94,8 +101,10 @@ def test_an_event_sent_twice_in_one_batch_is_stored_once(engine: Engine) -> None
 def test_an_order_paid_again_under_another_event_id_is_rejected_not_counted_twice(
     engine: Engine,
 ) -> None:
-    ingest([event("e-1", "order.paid", "2026-11-01T10:00:00Z", order_id="o-1", total="5.00")],
-           intake(engine))  # fmt: skip
+    ingest(
+        [event("e-1", "order.paid", "2026-11-01T10:00:00Z", order_id="o-1", total="5.00")],
+        intake(engine),
+    )
 
     report = ingest(
         [event("e-2", "order.paid", "2026-11-02T10:00:00Z", order_id="o-1", total="9.00")],
@@ -111,11 +120,24 @@ def test_an_order_paid_again_under_another_event_id_is_rejected_not_counted_twic
 def test_an_order_before_its_members_registration_still_counts(engine: Engine) -> None:
     ingest(
         [
-            event("e-2", "order.paid", "2026-11-03T10:00:00Z", "m-late", order_id="o-1",
-                  total="120.50"),
-            event("e-1", "member.registered", "2026-11-01T10:00:00Z", "m-late",
-                  first_name="Lin", locale="zh-CN", consents={"email": True}),
-        ],  # fmt: skip
+            event(
+                "e-2",
+                "order.paid",
+                "2026-11-03T10:00:00Z",
+                "m-late",
+                order_id="o-1",
+                total="120.50",
+            ),
+            event(
+                "e-1",
+                "member.registered",
+                "2026-11-01T10:00:00Z",
+                "m-late",
+                first_name="Lin",
+                locale="zh-CN",
+                consents={"email": True},
+            ),
+        ],
         intake(engine),
     )
 
@@ -128,11 +150,21 @@ def test_an_order_before_its_members_registration_still_counts(engine: Engine) -
 
 
 def test_an_older_profile_update_arriving_late_only_fills_empty_fields(engine: Engine) -> None:
-    ingest([event("e-2", "member.updated", "2026-11-05T10:00:00Z", email="new@example.com")],
-           intake(engine))  # fmt: skip
     ingest(
-        [event("e-1", "member.registered", "2026-11-01T10:00:00Z", email="old@example.com",
-               first_name="Ana", consents={"sms": False})],  # fmt: skip
+        [event("e-2", "member.updated", "2026-11-05T10:00:00Z", email="new@example.com")],
+        intake(engine),
+    )
+    ingest(
+        [
+            event(
+                "e-1",
+                "member.registered",
+                "2026-11-01T10:00:00Z",
+                email="old@example.com",
+                first_name="Ana",
+                consents={"sms": False},
+            )
+        ],
         intake(engine),
     )
 
@@ -146,12 +178,32 @@ def test_an_older_profile_update_arriving_late_only_fills_empty_fields(engine: E
 def test_a_cart_is_converted_whichever_of_cart_and_order_arrives_first(engine: Engine) -> None:
     item = {"sku": "K-1", "name": "Pot", "category": "kitchen", "price": "80.00", "qty": 2}
     ingest(
-        [event("e-2", "order.paid", "2026-11-02T10:00:00Z", order_id="o-1", total="160.00",
-               items=[item], cart_id="c-1")],  # fmt: skip
+        [
+            event(
+                "e-2",
+                "order.paid",
+                "2026-11-02T10:00:00Z",
+                order_id="o-1",
+                total="160.00",
+                items=[item],
+                cart_id="c-1",
+            )
+        ],
         intake(engine),
     )
-    ingest([event("e-1", "cart.updated", "2026-11-02T09:00:00Z", cart_id="c-1", total="160.00",
-                  items=[item])], intake(engine))  # fmt: skip
+    ingest(
+        [
+            event(
+                "e-1",
+                "cart.updated",
+                "2026-11-02T09:00:00Z",
+                cart_id="c-1",
+                total="160.00",
+                items=[item],
+            )
+        ],
+        intake(engine),
+    )
 
     with engine.connect() as conn:
         cart = conn.execute(select(carts)).one()
@@ -186,8 +238,10 @@ def test_partial_refunds_are_kept_one_row_each(engine: Engine) -> None:
 
 
 def test_money_keeps_its_exact_decimal_value_from_json_numbers(engine: Engine) -> None:
-    line = ('{"id": "e-1", "type": "order.paid", "occurred_at": "2026-11-01T10:00:00Z", '
-            '"member_id": "m-1", "data": {"order_id": "o-1", "total": 0.10}}')  # fmt: skip
+    line = (
+        '{"id": "e-1", "type": "order.paid", "occurred_at": "2026-11-01T10:00:00Z", '
+        '"member_id": "m-1", "data": {"order_id": "o-1", "total": 0.10}}'
+    )
 
     ingest_lines([line], intake(engine))
 

@@ -37,9 +37,17 @@ def test_the_embedded_database_migrates_itself_on_first_use_in_wal_mode(tmp_path
 
 def test_times_come_back_aware_in_utc_and_money_exact(engine: Engine) -> None:
     paid_at = datetime(2026, 11, 5, 21, 40, tzinfo=timezone(timedelta(hours=8)))
-    row = {"order_id": "o-1", "member_id": "m-1", "total": Decimal("828.10"), "currency": "CNY",
-           "paid_at": paid_at, "items": [], "coupon_codes": [], "points_redeemed": 0,
-           "event_id": "e-1"}  # fmt: skip
+    row = {
+        "order_id": "o-1",
+        "member_id": "m-1",
+        "total": Decimal("828.10"),
+        "currency": "CNY",
+        "paid_at": paid_at,
+        "items": [],
+        "coupon_codes": [],
+        "points_redeemed": 0,
+        "event_id": "e-1",
+    }
     with engine.begin() as conn:
         conn.execute(orders.insert(), row)
         stored = conn.execute(select(orders.c.paid_at, orders.c.total)).one()
@@ -49,9 +57,17 @@ def test_times_come_back_aware_in_utc_and_money_exact(engine: Engine) -> None:
 
 
 def test_a_naive_datetime_is_refused_before_it_reaches_the_database(engine: Engine) -> None:
-    row = {"order_id": "o-1", "member_id": "m-1", "total": Decimal("1"), "currency": "CNY",
-           "paid_at": datetime(2026, 11, 5), "items": [], "coupon_codes": [],
-           "points_redeemed": 0, "event_id": "e-1"}  # fmt: skip
+    row = {
+        "order_id": "o-1",
+        "member_id": "m-1",
+        "total": Decimal("1"),
+        "currency": "CNY",
+        "paid_at": datetime(2026, 11, 5),
+        "items": [],
+        "coupon_codes": [],
+        "points_redeemed": 0,
+        "event_id": "e-1",
+    }
     with pytest.raises(Exception, match="naive datetime"), engine.begin() as conn:
         conn.execute(orders.insert(), row)
 
@@ -69,5 +85,5 @@ def test_database_urls_pick_the_psycopg_3_driver(url: str, expected: str) -> Non
 
 
 def test_an_unsupported_database_is_refused_with_the_supported_forms() -> None:
-    with pytest.raises(DatabaseError, match="use sqlite:///path.db or postgresql://"):
+    with pytest.raises(DatabaseError, match=r"use sqlite:///path\.db or postgresql://"):
         normalise_url("mysql://u@h/db")

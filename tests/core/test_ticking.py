@@ -36,8 +36,11 @@ def runtime(db_url: str, engine: Engine) -> Iterator[Runtime]:
 
 
 def daily(job_id: str = "daily", at: str = "0 2 * * *") -> Job:
-    return Job(job_id, cron_trigger(at, timezone="Asia/Shanghai"),
-               enqueue=lambda t: observe.send(t.isoformat()))  # fmt: skip
+    return Job(
+        job_id,
+        cron_trigger(at, timezone="Asia/Shanghai"),
+        enqueue=lambda t: observe.send(t.isoformat()),
+    )
 
 
 def shanghai(text: str) -> datetime:
@@ -47,12 +50,15 @@ def shanghai(text: str) -> datetime:
 def test_tick_fires_each_due_job_in_order_and_its_work_sees_the_firing_time(
     runtime: Runtime,
 ) -> None:
-    report = tick(runtime, [daily()], start=shanghai("2026-11-20T00:00"),
-                  until=shanghai("2026-11-22T12:00"))  # fmt: skip
+    report = tick(
+        runtime, [daily()], start=shanghai("2026-11-20T00:00"), until=shanghai("2026-11-22T12:00")
+    )
 
-    assert [t for t, _ in report.fired] == [shanghai("2026-11-20T02:00"),
-                                            shanghai("2026-11-21T02:00"),
-                                            shanghai("2026-11-22T02:00")]  # fmt: skip
+    assert [t for t, _ in report.fired] == [
+        shanghai("2026-11-20T02:00"),
+        shanghai("2026-11-21T02:00"),
+        shanghai("2026-11-22T02:00"),
+    ]
     assert [seen for _, seen in observed] == [t for t, _ in report.fired]
 
 

@@ -1,0 +1,1 @@
+"""Campaigns: definitions, triggers, journeys, experiments and reports."""

@@ -1,0 +1,214 @@
+"""The models of ``campaigns/*.yaml``: a trigger, then a journey of steps, maybe an experiment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from core.cron import CronError, cron_trigger
+from core.durations import Duration, TimeOfDay
+from core.expressions import CelExpression
+from core.money import HoldoutShare, Money
+from core.program.program_file import Identifier, NonNegativeInt, PositiveInt, ShopEventType
+from core.program.yamlsource import Loc, field_error
+
+# Events the engine raises itself; campaigns may trigger on them like on the shop's events.
+InternalEventType = Literal["tier.changed", "tier.downgrade_pending", "referral.qualified"]
+EventType = Literal[ShopEventType, InternalEventType]
+EVENT_TYPES: tuple[str, ...] = (*get_args(ShopEventType), *get_args(InternalEventType))
+
+Channel = Literal["email", "sms", "push"]
+Recipient = Literal["referrer", "referee"]
+TRIGGER_KINDS = (
+    "event",
+    "cart_abandoned",
+    "schedule",
+    "birthday",
+    "points_expiring",
+    "referral_qualified",
+)
+STEP_KINDS = ("send", "wait", "issue_coupon", "award_points")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _only_one(model: BaseModel, kinds: tuple[str, ...], *, what: str) -> str:
+    given = [kind for kind in kinds if getattr(model, kind) is not None]
+    if len(given) != 1:
+        found = f"got {', '.join(given)}" if given else "got none"
+        raise field_error(f"{what} needs exactly one of {', '.join(kinds)}; {found}")
+    return given[0]
+
+
+def _valid_cron(text: str) -> str:
+    try:
+        cron_trigger(text, timezone="UTC")
+    except CronError as exc:
+        problem = str(exc)[:1].lower() + str(exc)[1:]
+        raise field_error(
+            f"invalid cron {text!r}: {problem}",
+            hint='5 fields: minute hour day-of-month month day-of-week, such as "0 10 * * 6"',
+        ) from None
+    return text
+
+
+class CartAbandoned(_Strict):
+    idle_for: Duration = Field(description="no cart change and no order for this long")
+    min_total: Money = Decimal(0)
+
+
+class Schedule(_Strict):
+    cron: Annotated[str, AfterValidator(_valid_cron)] = Field(
+        description="5 fields, business time zone", examples=["0 10 * * 6"]
+    )
+    audience: CelExpression | None = None
+
+
+class Birthday(_Strict):
+    days_before: NonNegativeInt = 0
+    at: TimeOfDay = Field(description="member's local time")
+
+
+class PointsExpiring(_Strict):
+    within: Duration
+    min_points: PositiveInt = 1
+
+
+class ReferralQualified(_Strict):
+    pass
+
+
+class Trigger(_Strict):
+    """Exactly one kind; ``when`` narrows an ``event`` trigger."""
+
+    event: EventType | None = None
+    when: CelExpression | None = None
+    cart_abandoned: CartAbandoned | None = None
+    schedule: Schedule | None = None
+    birthday: Birthday | None = None
+    points_expiring: PointsExpiring | None = None
+    referral_qualified: ReferralQualified | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Trigger:
+        kind = _only_one(self, TRIGGER_KINDS, what="a trigger")
+        if self.when is not None and kind != "event":
+            raise field_error(
+                "when: only narrows an event trigger",
+                at=("when",),
+                hint="use schedule.audience for scheduled campaigns",
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in TRIGGER_KINDS if getattr(self, kind) is not None)
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class Send(_Strict):
+    channel: Annotated[
+        tuple[Channel, ...],
+        BeforeValidator(_as_list, json_schema_input_type=Channel | list[Channel]),
+        Field(min_length=1, description="a list means: the first one the member can receive"),
+    ]
+    template: Identifier
+    member: Recipient | None = Field(default=None, description="default: the journey's member")
+
+
+class IssueCoupon(_Strict):
+    member: Recipient | None = None
+    coupon: Identifier
+
+
+def _coupon_shorthand(value: Any) -> Any:
+    return {"coupon": value} if isinstance(value, str) else value
+
+
+class AwardPoints(_Strict):
+    member: Recipient | None = None
+    points: PositiveInt
+    reason: str = Field(min_length=1)
+
+
+class Step(_Strict):
+    """Exactly one of send, wait, issue_coupon, award_points."""
+
+    send: Send | None = None
+    wait: Duration | None = None
+    issue_coupon: Annotated[
+        IssueCoupon | None,
+        BeforeValidator(_coupon_shorthand, json_schema_input_type=Identifier | IssueCoupon),
+    ] = Field(default=None, description="a coupon id, or {member, coupon}")
+    award_points: AwardPoints | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        _only_one(self, STEP_KINDS, what="a step")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in STEP_KINDS if getattr(self, kind) is not None)
+
+
+Steps = Annotated[tuple[Step, ...], Field(min_length=1)]
+
+
+class Variant(_Strict):
+    weight: PositiveInt
+    steps: Steps
+
+
+class Experiment(_Strict):
+    holdout: HoldoutShare = Field(
+        default=Decimal(0), description="share of entrants who get nothing"
+    )
+    variants: dict[Identifier, Variant] = Field(default_factory=dict)
+
+
+class Goal(_Strict):
+    event: EventType
+    within: Duration
+
+
+class Campaign(_Strict):
+    """campaigns/<id>.yaml."""
+
+    id: Identifier
+    name: str = Field(min_length=1)
+    kind: Literal["marketing", "transactional"]
+    trigger: Trigger
+    steps: tuple[Step, ...] = ()
+    exit_on: tuple[EventType, ...] = ()
+    reentry_after: Duration | None = Field(default=None, description="default: enter only once")
+    goal: Goal | None = None
+    experiment: Experiment | None = None
+
+    @model_validator(mode="after")
+    def _one_journey(self) -> Campaign:
+        variants = self.experiment.variants if self.experiment else {}
+        if self.steps and variants:
+            raise field_error(
+                "give steps either at the top or in experiment.variants, not both", at=("steps",)
+            )
+        if not self.steps and not variants:
+            raise field_error(
+                "a campaign needs steps, or experiment.variants with steps", at=("steps",)
+            )
+        return self
+
+    def journeys(self) -> Iterator[tuple[Loc, tuple[Step, ...]]]:
+        """Each sequence of steps with its location: the top-level one or one per variant."""
+        if self.steps:
+            yield ("steps",), self.steps
+        for name, variant in (self.experiment.variants if self.experiment else {}).items():
+            yield ("experiment", "variants", name, "steps"), variant.steps

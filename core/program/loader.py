@@ -1,0 +1,269 @@
+"""Reading a program directory into validated models, collecting every issue on the way.
+
+Exceptions::
+
+    ProgramError                  base of this package
+    ├── ProgramNotFound           the program directory does not exist
+    └── ProgramInvalid            files have errors; ``issues`` lists each, positioned
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from campaigns.definitions import Campaign
+from core.program.crossref import Loaded, LoadedFiles, cross_reference
+from core.program.program_file import ProgramFile
+from core.program.yamlsource import (
+    Loc,
+    ProgramIssue,
+    Segment,
+    SourceDocument,
+    describe_error,
+    locate,
+    parse_document,
+    position_inside,
+)
+from coupons.definitions import CouponDefinition, CouponsFile
+from notifications.template_files import TemplateFile
+
+__all__ = [
+    "Program",
+    "ProgramError",
+    "ProgramInvalid",
+    "ProgramIssue",
+    "ProgramNotFound",
+    "load_program",
+    "read_program",
+]
+
+PROGRAM_FILE = "program.yaml"
+COUPONS_FILE = "coupons.yaml"
+CAMPAIGNS_DIR = "campaigns"
+TEMPLATES_DIR = "templates"
+_REQUIRED_HINT = f"a program directory has {PROGRAM_FILE}, {COUPONS_FILE}, campaigns/, templates/"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ProgramError(Exception):
+    """Raised when a program cannot be loaded; the base of this package's exceptions."""
+
+
+class ProgramNotFound(ProgramError):
+    """Raised when the program directory does not exist."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(
+            f"no program directory at {directory}; pass --program DIR or set LOYALTY_PROGRAM_DIR"
+        )
+        self.directory = directory
+
+
+class ProgramInvalid(ProgramError):
+    """Raised when a program directory has errors; ``issues`` holds every one, positioned."""
+
+    def __init__(self, issues: list[ProgramIssue]) -> None:
+        errors = [issue for issue in issues if issue.severity == "error"]
+        lines = "\n".join(str(issue) for issue in errors)
+        super().__init__(f"the program has {len(errors)} error(s):\n{lines}")
+        self.issues = issues
+
+
+@dataclass(frozen=True)
+class Program:
+    """A loaded, checked program: every file's models, by id."""
+
+    directory: Path
+    program_file: ProgramFile
+    coupons: dict[str, CouponDefinition]
+    campaigns: dict[str, Campaign]
+    templates: dict[str, TemplateFile]
+
+
+def load_program(directory: Path) -> Program:
+    """Load and check a program directory; raise ProgramInvalid listing every error."""
+    program, issues = read_program(directory)
+    if program is None:
+        raise ProgramInvalid(issues)
+    return program
+
+
+def read_program(directory: Path) -> tuple[Program | None, list[ProgramIssue]]:
+    """Every issue in the directory, and the program if none of them is an error."""
+    if not directory.is_dir():
+        raise ProgramNotFound(directory)
+    issues: list[ProgramIssue] = []
+    program_file = _load_file(directory, PROGRAM_FILE, ProgramFile, issues)
+    coupons = _load_file(directory, COUPONS_FILE, CouponsFile, issues)
+    campaigns = _load_folder(directory, CAMPAIGNS_DIR, Campaign, issues)
+    templates = _load_folder(directory, TEMPLATES_DIR, TemplateFile, issues)
+    files = LoadedFiles(
+        program=program_file,
+        coupons=coupons,
+        campaigns=campaigns,
+        templates=templates,
+        template_names=frozenset(path.stem for path in _yaml_files(directory / TEMPLATES_DIR)),
+    )
+    issues += cross_reference(files)
+    issues.sort(key=lambda issue: issue.sort_key)
+    if program_file is None or coupons is None or any(i.severity == "error" for i in issues):
+        return None, issues
+    return _assemble(directory, files, program_file, coupons), issues
+
+
+def _assemble(
+    directory: Path,
+    files: LoadedFiles,
+    program_file: Loaded[ProgramFile],
+    coupons: Loaded[CouponsFile],
+) -> Program:
+    return Program(
+        directory=directory,
+        program_file=program_file.model,
+        coupons={coupon.id: coupon for coupon in coupons.model.coupons},
+        campaigns={name: loaded.model for name, loaded in files.campaigns.items()},
+        templates={name: loaded.model for name, loaded in files.templates.items()},
+    )
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _load_folder(
+    directory: Path, folder: str, model: type[M], issues: list[ProgramIssue]
+) -> dict[str, Loaded[M]]:
+    loaded: dict[str, Loaded[M]] = {}
+    for path in sorted((directory / folder).glob("*.yml")):
+        issues.append(
+            ProgramIssue.unpositioned(
+                f"{folder}/{path.name}",
+                "ignored: program files end in .yaml",
+                hint=f"rename it to {path.stem}.yaml",
+                severity="warning",
+            )
+        )
+    for path in _yaml_files(directory / folder):
+        item = _load_file(directory, f"{folder}/{path.name}", model, issues)
+        if item is not None:
+            loaded[path.stem] = item
+    return loaded
+
+
+def _load_file(
+    directory: Path, file: str, model: type[M], issues: list[ProgramIssue]
+) -> Loaded[M] | None:
+    document = _read_document(directory, file, issues)
+    if document is None:
+        return None
+    try:
+        validated = model.model_validate(document.data)
+    except ValidationError as exc:
+        issues += [_issue_for(document, model, error) for error in exc.errors()]
+        return None
+    stem_issue = _check_id_matches_name(document, validated)
+    if stem_issue is not None:
+        issues.append(stem_issue)
+        return None
+    return Loaded(model=validated, document=document)
+
+
+def _read_document(directory: Path, file: str, issues: list[ProgramIssue]) -> SourceDocument | None:
+    path = directory / file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        issues.append(ProgramIssue.unpositioned(file, "file not found", hint=_REQUIRED_HINT))
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        message = f"cannot read the file: {exc}"
+        issues.append(ProgramIssue.unpositioned(file, message, hint="save it as UTF-8 text"))
+        return None
+    parsed = parse_document(text, file=file)
+    if isinstance(parsed, ProgramIssue):
+        issues.append(parsed)
+        return None
+    return parsed
+
+
+def _check_id_matches_name(document: SourceDocument, model: BaseModel) -> ProgramIssue | None:
+    stem = Path(document.file).stem
+    model_id = getattr(model, "id", None)
+    if "/" not in document.file or model_id is None or model_id == stem:
+        return None
+    return document.issue(
+        ("id",),
+        f"id {model_id!r} does not match the file name {Path(document.file).name!r}",
+        hint=f"set id: {stem}, or rename the file to {model_id}.yaml",
+    )
+
+
+def _issue_for(document: SourceDocument, model: type[BaseModel], error: Any) -> ProgramIssue:
+    """A pydantic error as an issue positioned in the file (deep inside CEL or Jinja text)."""
+    ctx = error.get("ctx") or {}
+    loc = tuple(error["loc"]) + tuple(ctx.get("at") or ())
+    if error["type"] == "extra_forbidden":
+        hint = _field_hint(loc[-1], _allowed_fields(model, loc))
+        return document.issue(loc, "unknown field", hint=hint, at_key=True)
+    message, hint = describe_error(error["type"], error["msg"], ctx, error.get("input"))
+    issue = document.issue(loc, message, hint=hint)
+    if ctx.get("line") is None:
+        return issue
+    spot = locate(document.tree, loc)
+    line, column = position_inside(spot, line=ctx["line"], column=ctx.get("column"))
+    return replace(issue, line=line, column=column)
+
+
+def _field_hint(name: Segment, allowed: set[str]) -> str | None:
+    close = difflib.get_close_matches(str(name), sorted(allowed), n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"the fields here are {', '.join(sorted(allowed))}" if allowed else None
+
+
+def _allowed_fields(model: type[BaseModel], loc: Loc) -> set[str]:
+    """The field names (aliases first) of the model that holds ``loc[-1]``."""
+    candidates: list[Any] = [model]
+    for segment in loc[:-1]:
+        candidates = [child for tp in candidates for child in _children(tp, segment)]
+    models = [tp for candidate in candidates for tp in _options(candidate)]
+    return {
+        info.alias or name
+        for tp in models
+        if isinstance(tp, type) and issubclass(tp, BaseModel)
+        for name, info in tp.model_fields.items()
+    }
+
+
+def _children(tp: Any, segment: Segment) -> list[Any]:
+    found: list[Any] = []
+    for option in _options(tp):
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            if getattr(option, "tag", None) == segment:  # a tagged union member in the loc
+                found.append(option)
+            found += [
+                info.annotation
+                for name, info in option.model_fields.items()
+                if segment in (name, info.alias)
+            ]
+        elif get_origin(option) in (list, tuple) and isinstance(segment, int):
+            found.append(get_args(option)[0])
+        elif get_origin(option) is dict and isinstance(segment, str):
+            found.append(get_args(option)[1])
+    return found
+
+
+def _options(tp: Any) -> list[Any]:
+    """A type with Annotated, Optional and unions unwrapped into its alternatives."""
+    if get_origin(tp) is Annotated:
+        return _options(get_args(tp)[0])
+    if get_origin(tp) in (Union, UnionType):
+        return [option for arg in get_args(tp) for option in _options(arg)]
+    return [] if tp is type(None) else [tp]

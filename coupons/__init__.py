@@ -1,0 +1,1 @@
+"""Coupons: definitions, codes, eligibility and redemption."""

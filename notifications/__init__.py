@@ -1,0 +1,1 @@
+"""Notifications: templates, channels, providers, guardrails and dispatch."""
