@@ -18,15 +18,18 @@ from dramatiq import Worker
 from core.runtime import Runtime, get_runtime
 from core.scheduling import Job, jobs_registry, run_scheduler
 
-# Every module that registers scheduled jobs; a new package adds its module here.
+# The foundation's own job modules; feature packages register theirs through core.packages.
 JOB_MODULES = ("core.jobs",)
 
 log = logging.getLogger(__name__)
 
 
 def build_jobs(runtime: Runtime) -> list[Job]:
+    from core.packages import load_packages
+
     for module in JOB_MODULES:
         importlib.import_module(module)
+    load_packages()
     return jobs_registry.build(runtime)
 
 

@@ -14,7 +14,7 @@ from dramatiq import Broker
 from core.broker import build_broker, get_broker, install_broker
 from core.settings import Settings, get_settings
 
-# Every module that declares actors; a new package adds its module here.
+# The foundation's own actor modules; feature packages declare theirs through core.packages.
 ACTOR_MODULES = (
     "core.events.actors",
     "core.jobs",
@@ -22,8 +22,11 @@ ACTOR_MODULES = (
 
 
 def import_actors() -> None:
+    from core.packages import load_packages
+
     for module in ACTOR_MODULES:
         importlib.import_module(module)
+    load_packages()
 
 
 def setup(settings: Settings | None = None) -> Broker:

@@ -146,3 +146,12 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, keys: Sequence[str
     if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
     return insert(table)
+
+
+def upsert(conn: Connection, table: Table, *, keys: Sequence[str], values: dict[str, Any]) -> None:
+    """Insert a row, or update every non-key column of the row with the same keys."""
+    dialect = conn.dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(table).values(**values)
+    changes = {name: stmt.excluded[name] for name in values if name not in keys}
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes))

@@ -24,19 +24,20 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+def head_revisions() -> set[str]:
+    """Every branch head: each package keeps its own branch of migrations off the foundation."""
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
-def current_revision(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+def current_revisions(conn: Connection) -> set[str]:
+    return set(MigrationContext.configure(conn).get_current_heads())
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Migrate to ``revision``; a no-op when already there. PostgreSQL serialises concurrent
     starters with an advisory lock so two workers never run the same migration twice."""
     with engine.connect() as conn:
-        if revision == "head" and current_revision(conn) == head_revision():
+        if revision == "heads" and current_revisions(conn) == head_revisions():
             return
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":

@@ -42,11 +42,15 @@ def global_options(
 
 
 def _register_commands() -> None:
-    from core.cli import engine, events, program
+    from core.cli import engine, events, members, program
+    from core.packages import load_packages
 
     program.register(app)
     events.register(app)
     engine.register(app)
+    members.register(app)
+    for wiring in load_packages():
+        wiring.register_cli(app)
 
 
 _register_commands()

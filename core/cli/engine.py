@@ -88,11 +88,11 @@ def scheduler() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the newest schema (the engine also does this on first use)."""
-    from core.migrate import current_revision
+    from core.migrate import current_revisions
 
     engine = get_runtime().engine
     with engine.connect() as conn:
-        console.print(f"database at revision {current_revision(conn)}")
+        console.print(f"database at revisions {', '.join(sorted(current_revisions(conn)))}")
 
 
 def demo(

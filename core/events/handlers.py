@@ -7,12 +7,13 @@ stored them, so an event and everything it causes commit together, or not at all
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from core.events.types import Event
 
@@ -29,6 +30,27 @@ class HandlerContext:
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` (typically enqueueing an actor) once the transaction has committed."""
         self._after_commit.append(action)
+
+    def emit(self, emitted: Sequence[Event], *, registry: HandlerRegistry | None = None) -> None:
+        """Emit engine events (``tier.changed``…) in this transaction; see core.events.internal."""
+        from core.events.internal import emit
+
+        emit(self, emitted, registry=registry or handlers)
+
+    def run_after_commit(self) -> None:
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            action()
+
+
+@contextmanager
+def unit_of_work(engine: Engine, *, now: datetime, program: Any = None) -> Iterator[HandlerContext]:
+    """One transaction for work outside event intake (a daily job, a checkout call): commit,
+    then run what was deferred to after the commit (enqueueing messages)."""
+    with engine.begin() as conn:
+        ctx = HandlerContext(conn=conn, now=now, program=program)
+        yield ctx
+    ctx.run_after_commit()
 
 
 Handler = Callable[[HandlerContext, Sequence[Event]], None]

@@ -165,8 +165,7 @@ def _store(
         ctx = HandlerContext(conn=conn, now=intake.now, program=intake.program)
         _apply(ctx, accepted, intake.registry)
         _insert_rejections(conn, rejections, intake)
-    for action in ctx._after_commit:
-        action()
+    ctx.run_after_commit()
     report.accepted = len(accepted)
     report.rejected = len(rejections)
     report.rejections = rejections

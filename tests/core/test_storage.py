@@ -11,7 +11,7 @@ from sqlalchemy import Engine, inspect, select, text
 
 from core.db import DatabaseError, get_engine, normalise_url
 from core.events.tables import orders
-from core.migrate import current_revision, downgrade, head_revision, upgrade
+from core.migrate import current_revisions, downgrade, head_revisions, upgrade
 from core.schema import metadata
 
 
@@ -23,7 +23,7 @@ def test_migrations_create_every_table_and_run_down_and_up_again(engine: Engine)
     assert not tables & set(inspect(engine).get_table_names())
     upgrade(engine)
     with engine.connect() as conn:
-        assert current_revision(conn) == head_revision()
+        assert current_revisions(conn) == head_revisions()
     assert tables <= set(inspect(engine).get_table_names())
 
 
@@ -32,7 +32,7 @@ def test_the_embedded_database_migrates_itself_on_first_use_in_wal_mode(tmp_path
 
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert current_revision(conn) == head_revision()
+        assert current_revisions(conn) == head_revisions()
 
 
 def test_times_come_back_aware_in_utc_and_money_exact(engine: Engine) -> None:

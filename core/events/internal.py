@@ -1,0 +1,70 @@
+"""Events the engine emits itself (``tier.changed``, ``tier.downgrade_pending``,
+``referral.qualified``): stored in the event store like the shop's, once per deterministic id,
+and handed to subscribers in the same transaction as the change that caused them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from core.db import insert_ignoring_conflicts
+from core.events.handlers import HandlerContext, HandlerRegistry, handlers
+from core.events.tables import events
+from core.events.types import INTERNAL_EVENT_TYPES, Event
+
+
+class InternalData(BaseModel):
+    """Data of an engine-emitted event: whatever the emitter says, kept as given."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+def internal_event(
+    *, event_id: str, type: str, member_id: str, occurred_at: datetime, data: dict[str, Any]
+) -> Event:
+    """Build an engine event; ``event_id`` must be deterministic so a rerun emits nothing new."""
+    if type not in INTERNAL_EVENT_TYPES:
+        raise ValueError(
+            f"{type!r} is not an engine event; use one of {sorted(INTERNAL_EVENT_TYPES)}"
+        )
+    return Event(
+        id=event_id,
+        type=type,
+        occurred_at=occurred_at,
+        member_id=member_id,
+        data=InternalData(**data),
+        raw_data=data,
+    )
+
+
+def emit(
+    ctx: HandlerContext, emitted: Sequence[Event], *, registry: HandlerRegistry = handlers
+) -> list[Event]:
+    """Store engine events (an id already stored is skipped) and dispatch the new ones.
+
+    Returns the events that were new. Runs inside the caller's transaction (``ctx.conn``).
+    """
+    conn, now = ctx.conn, ctx.now
+    if not emitted:
+        return []
+    rows = [
+        {
+            "id": e.id,
+            "type": e.type,
+            "occurred_at": e.occurred_at,
+            "member_id": e.member_id,
+            "data": e.stored_data(),
+            "source": "engine",
+            "received_at": now,
+        }
+        for e in emitted
+    ]
+    stmt = insert_ignoring_conflicts(conn, events, ["id"]).returning(events.c.id)
+    new_ids = set(conn.execute(stmt, rows).scalars())
+    fresh = [e for e in emitted if e.id in new_ids]
+    if fresh:
+        registry.dispatch(ctx, fresh)
+    return fresh
