@@ -8,18 +8,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from core.db import insert_ignoring_conflicts
 from core.events.handlers import HandlerContext, HandlerRegistry, handlers
 from core.events.tables import events
-from core.events.types import INTERNAL_EVENT_TYPES, Event
+from core.events.types import INTERNAL_EVENT_TYPES, Event, EventData
 
 
-class InternalData(BaseModel):
+class InternalData(EventData):
     """Data of an engine-emitted event: whatever the emitter says, kept as given."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
 
 
 def internal_event(

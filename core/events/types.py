@@ -21,7 +21,7 @@ Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_l
 Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2, allow_inf_nan=False)]
 
 
-class _Data(BaseModel):
+class EventData(BaseModel):
     # Extra keys are kept in the stored event (nothing is dropped) but not interpreted.
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -57,7 +57,7 @@ def _valid_zone(name: str) -> str:
 Zone = Annotated[str, AfterValidator(_valid_zone)]
 
 
-class MemberProfile(_Data):
+class MemberProfile(EventData):
     first_name: str | None = None
     email: str | None = None
     phone: str | None = None
@@ -70,7 +70,7 @@ class MemberProfile(_Data):
     referred_by: str | None = None
 
 
-class OrderPaid(_Data):
+class OrderPaid(EventData):
     order_id: Id
     total: Amount
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
@@ -80,29 +80,29 @@ class OrderPaid(_Data):
     cart_id: Id | None = None
 
 
-class OrderRefunded(_Data):
+class OrderRefunded(EventData):
     order_id: Id
     amount: Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2, allow_inf_nan=False)]
 
 
-class CartUpdated(_Data):
+class CartUpdated(EventData):
     cart_id: Id
     total: Amount
     items: list[Item] = Field(default_factory=list)
 
 
-class ReviewPosted(_Data):
+class ReviewPosted(EventData):
     order_id: Id
     sku: Id
     has_photo: bool = False
 
 
-class ContentShared(_Data):
+class ContentShared(EventData):
     channel: str
     url: str = ""
 
 
-DATA_MODELS: dict[str, type[_Data]] = {
+DATA_MODELS: dict[str, type[EventData]] = {
     "member.registered": MemberProfile,
     "member.updated": MemberProfile,
     "order.paid": OrderPaid,
@@ -151,7 +151,7 @@ class Event(BaseModel):
     type: str
     occurred_at: datetime
     member_id: str
-    data: _Data
+    data: EventData
     raw_data: dict[str, Any]
 
     def stored_data(self) -> dict[str, Any]:
