@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
@@ -39,6 +40,7 @@ class MemberSection:
 
 
 member_sections: list[MemberSection] = []
+CENT = Decimal("0.01")
 
 
 def fetch_member_view(
@@ -73,4 +75,9 @@ def _order_totals(conn: Connection, member_id: str) -> dict[str, Any]:
     refunded = conn.execute(
         select(func.coalesce(func.sum(refunds.c.amount), 0)).where(refunds.c.member_id == member_id)
     ).scalar()
-    return {"paid_orders": paid[0], "paid": str(paid[1]), "refunded": str(refunded)}
+    return {"paid_orders": paid[0], "paid": money_text(paid[1]), "refunded": money_text(refunded)}
+
+
+def money_text(value: Any) -> str:
+    """An amount as a string with two decimals, whatever the database returned for a sum."""
+    return str(Decimal(str(value or 0)).quantize(CENT))

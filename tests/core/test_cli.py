@@ -146,3 +146,27 @@ def test_the_worker_without_redis_explains_that_work_runs_in_process(env: Path) 
 
     assert result.exit_code == 1
     assert "LOYALTY_REDIS_URL" in result.stderr
+
+
+def test_replay_ingests_the_scenario_through_time_with_the_example_program(
+    env: Path, shared_examples: Path
+) -> None:
+    program = ["--program", str(shared_examples / "program")]
+    scenario = str(shared_examples / "events" / "scenario.jsonl")
+
+    result = runner.invoke(app, [*program, "events", "ingest", scenario, "--replay", "--json"])
+    shown = runner.invoke(app, [*program, "members", "show", "m-alice", "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"accepted": 17, "duplicate": 1, "rejected": 0}
+    member = json.loads(shown.stdout)
+    assert member["member_id"] == "m-alice"
+    assert member["email"] == "a***@example.com" and member["phone"] == "138****0000"
+    assert member["orders"] == {"paid_orders": 4, "paid": "21628.00", "refunded": "0.00"}
+
+
+def test_showing_an_unknown_member_names_the_id_and_the_fix(env: Path) -> None:
+    result = runner.invoke(app, ["members", "show", "m-nobody"])
+
+    assert result.exit_code == 1
+    assert "no member by the id of 'm-nobody'" in result.stderr
