@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from core.db import insert_ignoring_conflicts
+from core.db import bulk_insert, in_values
 from core.events.errors import EventRejected, HandlerFailed
 from core.events.handlers import HandlerContext, HandlerRegistry, handlers
 from core.events.projections import apply_projections
@@ -194,7 +194,9 @@ def _split_order_conflicts(
     wanted = [e.data.order_id for _, e in paid]  # type: ignore[attr-defined]
     stored = dict(
         conn.execute(
-            select(orders.c.order_id, orders.c.event_id).where(orders.c.order_id.in_(wanted))
+            select(orders.c.order_id, orders.c.event_id).where(
+                in_values(conn, orders.c.order_id, wanted)
+            )
         ).all()
     )
     keep, conflicts = [], []
@@ -226,8 +228,7 @@ def _insert_events(conn: Connection, batch: Sequence[Event], intake: Intake) -> 
         }
         for e in batch
     ]
-    stmt = insert_ignoring_conflicts(conn, events, ["id"]).returning(events.c.id)
-    inserted = set(conn.execute(stmt, rows).scalars())
+    inserted = set(bulk_insert(conn, events, rows, conflict_keys=["id"], returning="id"))
     return [e for e in batch if e.id in inserted]
 
 
@@ -256,4 +257,4 @@ def _insert_rejections(conn: Connection, rejections: Sequence[Rejection], intake
         }
         for r in rejections
     ]
-    conn.execute(rejected_events.insert(), rows)
+    bulk_insert(conn, rejected_events, rows)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from core.db import insert_ignoring_conflicts
+from core.db import bulk_insert, in_values
 from core.events.tables import carts, members, orders, refunds
 from core.events.types import CartUpdated, Event, MemberProfile, OrderPaid, OrderRefunded
 
@@ -46,7 +46,7 @@ def _ensure_members(conn: Connection, events: Sequence[Event], *, now: datetime)
         seen = first_seen.get(event.member_id)
         first_seen[event.member_id] = min(seen, event.occurred_at) if seen else event.occurred_at
     rows = [{"member_id": m, "first_seen_at": t} for m, t in first_seen.items()]
-    conn.execute(insert_ignoring_conflicts(conn, members, ["member_id"]), rows)
+    bulk_insert(conn, members, rows, conflict_keys=["member_id"])
 
 
 def _apply_profiles(conn: Connection, events: Sequence[Event]) -> None:
@@ -55,7 +55,7 @@ def _apply_profiles(conn: Connection, events: Sequence[Event]) -> None:
     ids = sorted({e.member_id for e in events})
     current = {
         row.member_id: dict(row._mapping)
-        for row in conn.execute(select(members).where(members.c.member_id.in_(ids)))
+        for row in conn.execute(select(members).where(in_values(conn, members.c.member_id, ids)))
     }
     for event in sorted(events, key=lambda e: e.occurred_at):
         current[event.member_id] = merge_profile(current[event.member_id], event)
@@ -102,7 +102,7 @@ def _insert_orders(conn: Connection, events: Sequence[Event]) -> None:
     if not events:
         return
     rows = [_order_row(e) for e in events]
-    conn.execute(insert_ignoring_conflicts(conn, orders, ["order_id"]), rows)
+    bulk_insert(conn, orders, rows, conflict_keys=["order_id"])
     with_cart = [e for e in events if e.data.cart_id]  # type: ignore[attr-defined]
     if with_cart:
         _convert_carts(conn, with_cart)
@@ -117,7 +117,7 @@ def _order_row(event: Event) -> dict[str, Any]:
         "total": data.total,
         "currency": data.currency,
         "paid_at": event.occurred_at,
-        "items": [item.model_dump(mode="json") for item in data.items],
+        "items": event.raw_data.get("items", []),
         "coupon_codes": list(data.coupon_codes),
         "points_redeemed": data.points_redeemed,
         "cart_id": data.cart_id,
@@ -126,28 +126,36 @@ def _order_row(event: Event) -> dict[str, Any]:
 
 
 def _convert_carts(conn: Connection, events: Sequence[Event]) -> None:
-    placeholders = [
-        {**_cart_row(e, e.data.cart_id, e.data.total, e.data.items)}  # type: ignore[attr-defined]
+    """Mark each order's cart converted; a cart not seen yet is created already converted."""
+    rows = [
+        {
+            **_cart_row(e, e.data.cart_id, e.data.total),  # type: ignore[attr-defined]
+            "converted_order_id": e.data.order_id,  # type: ignore[attr-defined]
+            "converted_at": e.occurred_at,
+        }
         for e in events
     ]
-    conn.execute(insert_ignoring_conflicts(conn, carts, ["cart_id"]), placeholders)
+    created = set(bulk_insert(conn, carts, rows, conflict_keys=["cart_id"], returning="cart_id"))
+    existing = [r for r in rows if r["cart_id"] not in created]
+    if not existing:
+        return
     conn.execute(
         update(carts)
         .where(carts.c.cart_id == bindparam("c_id"), carts.c.converted_at.is_(None))
         .values(converted_order_id=bindparam("o_id"), converted_at=bindparam("at")),
         [
-            {"c_id": e.data.cart_id, "o_id": e.data.order_id, "at": e.occurred_at}  # type: ignore[attr-defined]
-            for e in events
+            {"c_id": r["cart_id"], "o_id": r["converted_order_id"], "at": r["converted_at"]}
+            for r in existing
         ],
     )
 
 
-def _cart_row(event: Event, cart_id: str, total: Any, items: Sequence[Any]) -> dict[str, Any]:
+def _cart_row(event: Event, cart_id: str, total: Any) -> dict[str, Any]:
     return {
         "cart_id": cart_id,
         "member_id": event.member_id,
         "total": total,
-        "items": [item.model_dump(mode="json") for item in items],
+        "items": event.raw_data.get("items", []),
         "updated_at": event.occurred_at,
     }
 
@@ -165,7 +173,7 @@ def _insert_refunds(conn: Connection, events: Sequence[Event]) -> None:
         }
         for e in events
     ]
-    conn.execute(insert_ignoring_conflicts(conn, refunds, ["event_id"]), rows)
+    bulk_insert(conn, refunds, rows, conflict_keys=["event_id"])
 
 
 def _apply_carts(conn: Connection, events: Sequence[Event]) -> None:
@@ -176,8 +184,8 @@ def _apply_carts(conn: Connection, events: Sequence[Event]) -> None:
         cart_id = event.data.cart_id  # type: ignore[attr-defined]
         if cart_id not in newest or event.occurred_at >= newest[cart_id].occurred_at:
             newest[cart_id] = event
-    rows = [_cart_row(e, k, e.data.total, e.data.items) for k, e in newest.items()]  # type: ignore[attr-defined]
-    conn.execute(insert_ignoring_conflicts(conn, carts, ["cart_id"]), rows)
+    rows = [_cart_row(e, k, e.data.total) for k, e in newest.items()]  # type: ignore[attr-defined]
+    bulk_insert(conn, carts, rows, conflict_keys=["cart_id"])
     conn.execute(
         update(carts)
         .where(carts.c.cart_id == bindparam("c_id"), carts.c.updated_at < bindparam("at"))

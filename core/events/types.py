@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -142,10 +143,10 @@ class Envelope(BaseModel):
         return value.astimezone(UTC)
 
 
-class Event(BaseModel):
-    """A validated event: the envelope plus its typed data."""
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A validated event: the envelope plus its typed data (a plain dataclass: built once per
+    event on the ingest hot path, after pydantic has validated every field)."""
 
     id: str
     type: str
@@ -155,5 +156,6 @@ class Event(BaseModel):
     raw_data: dict[str, Any]
 
     def stored_data(self) -> dict[str, Any]:
-        """The data as stored: JSON-safe, decimals as strings, every key the shop sent."""
-        return self.data.model_dump(mode="json", exclude_none=True)
+        """The data as stored: every key exactly as sent (validated above); numbers that came in
+        as JSON numbers are kept exact, as decimals (serialised as strings)."""
+        return self.raw_data

@@ -11,11 +11,13 @@ from pydantic import ValidationError
 from core.events.errors import EventRejected
 from core.events.types import DATA_MODELS, INTERNAL_EVENT_TYPES, Envelope, Event
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+
 
 def parse_line(line: str) -> dict[str, Any]:
     """Decode one JSON line, keeping numbers exact (decimals never pass through float)."""
     try:
-        payload = json.loads(line, parse_float=Decimal)
+        payload = _DECODER.decode(line)
     except json.JSONDecodeError as exc:
         raise EventRejected(f"not valid JSON: {exc.msg} at column {exc.colno}") from exc
     if not isinstance(payload, dict):

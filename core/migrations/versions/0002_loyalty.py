@@ -1,4 +1,4 @@
-"""loyalty
+"""loyalty: tiers and their history, the points ledger with lots and moves, referrals
 
 Revision ID: 0002_loyalty
 Revises: 0001
@@ -7,6 +7,7 @@ Create Date: 2026-11-22
 
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 import core.db
 
 
@@ -14,6 +15,9 @@ revision = '0002_loyalty'
 down_revision = '0001'
 branch_labels = ('loyalty',)
 depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 
 
 def upgrade() -> None:
@@ -29,10 +33,131 @@ def upgrade() -> None:
     with op.batch_alter_table('member_tiers', schema=None) as batch_op:
         batch_op.create_index('ix_member_tiers_tier', ['tier_id'], unique=False)
 
+    op.create_table('tier_history',
+    sa.Column('id', ID, autoincrement=True, nullable=False),
+    sa.Column('member_id', sa.String(length=200), nullable=False),
+    sa.Column('from_tier', sa.String(length=64), nullable=True),
+    sa.Column('to_tier', sa.String(length=64), nullable=False),
+    sa.Column('direction', sa.String(length=8), nullable=False),
+    sa.Column('qualifying_spend', sa.Numeric(precision=18, scale=2), nullable=False),
+    sa.Column('changed_at', core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('cause', sa.String(length=250), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tier_history'))
+    )
+    with op.batch_alter_table('tier_history', schema=None) as batch_op:
+        batch_op.create_index('ix_tier_history_member', ['member_id', 'changed_at'], unique=False)
+
+    op.create_table('points_accounts',
+    sa.Column('member_id', sa.String(length=200), nullable=False),
+    sa.Column('debt', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('updated_at', core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('debt >= 0', name=op.f('ck_points_accounts_debt_not_negative')),
+    sa.PrimaryKeyConstraint('member_id', name=op.f('pk_points_accounts'))
+    )
+    op.create_table('points_ledger',
+    sa.Column('id', ID, autoincrement=True, nullable=False),
+    sa.Column('member_id', sa.String(length=200), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('debt', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('rule_id', sa.String(length=64), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('order_id', sa.String(length=200), nullable=True),
+    sa.Column('source_event_id', sa.String(length=200), nullable=True),
+    sa.Column('idempotency_key', sa.String(length=400), nullable=False),
+    sa.Column('occurred_at', core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('recorded_at', core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('details', JSON, nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_points_ledger')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_points_ledger_idempotency_key'))
+    )
+    with op.batch_alter_table('points_ledger', schema=None) as batch_op:
+        batch_op.create_index('ix_points_ledger_member', ['member_id', 'occurred_at'], unique=False)
+        batch_op.create_index('ix_points_ledger_order', ['order_id'], unique=False)
+
+    op.create_table('points_lots',
+    sa.Column('id', ID, autoincrement=True, nullable=False),
+    sa.Column('member_id', sa.String(length=200), nullable=False),
+    sa.Column('entry_id', sa.BigInteger(), nullable=False),
+    sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('remaining', sa.Integer(), nullable=False),
+    sa.Column('expired_points', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('available_at', core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('expired_at', core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.CheckConstraint('remaining >= 0 AND remaining <= points', name=op.f('ck_points_lots_remaining_within_points')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_points_lots'))
+    )
+    with op.batch_alter_table('points_lots', schema=None) as batch_op:
+        batch_op.create_index('ix_points_lots_due', ['expires_at'], unique=False, postgresql_where=sa.text('remaining > 0'), sqlite_where=sa.text('remaining > 0'))
+        batch_op.create_index('ix_points_lots_entry', ['entry_id'], unique=False)
+        batch_op.create_index('ix_points_lots_member', ['member_id', 'expires_at'], unique=False)
+
+    op.create_table('points_moves',
+    sa.Column('entry_id', sa.BigInteger(), nullable=False),
+    sa.Column('lot_id', sa.BigInteger(), nullable=False),
+    sa.Column('points', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('entry_id', 'lot_id', name=op.f('pk_points_moves'))
+    )
+    with op.batch_alter_table('points_moves', schema=None) as batch_op:
+        batch_op.create_index('ix_points_moves_lot', ['lot_id'], unique=False)
+
+    op.create_table('loyalty_watermarks',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('value', core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_loyalty_watermarks'))
+    )
+    op.create_table('referral_codes',
+    sa.Column('member_id', sa.String(length=200), nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('created_at', core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('member_id', name=op.f('pk_referral_codes')),
+    sa.UniqueConstraint('code', name=op.f('uq_referral_codes_code'))
+    )
+    op.create_table('referrals',
+    sa.Column('referee_id', sa.String(length=200), nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('referrer_id', sa.String(length=200), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.String(length=64), nullable=True),
+    sa.Column('registered_at', core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('order_id', sa.String(length=200), nullable=True),
+    sa.Column('order_total', sa.Numeric(precision=18, scale=2), nullable=True),
+    sa.Column('order_paid_at', core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('settle_at', core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('referee_id', name=op.f('pk_referrals'))
+    )
+    with op.batch_alter_table('referrals', schema=None) as batch_op:
+        batch_op.create_index('ix_referrals_due', ['status', 'settle_at'], unique=False)
+        batch_op.create_index('ix_referrals_referrer', ['referrer_id', 'status', 'decided_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('referrals', schema=None) as batch_op:
+        batch_op.drop_index('ix_referrals_referrer')
+        batch_op.drop_index('ix_referrals_due')
+    op.drop_table('referrals')
+    op.drop_table('referral_codes')
+    op.drop_table('loyalty_watermarks')
+    with op.batch_alter_table('points_moves', schema=None) as batch_op:
+        batch_op.drop_index('ix_points_moves_lot')
+    op.drop_table('points_moves')
+    with op.batch_alter_table('points_lots', schema=None) as batch_op:
+        batch_op.drop_index('ix_points_lots_member')
+        batch_op.drop_index('ix_points_lots_entry')
+        batch_op.drop_index('ix_points_lots_due', postgresql_where=sa.text('remaining > 0'), sqlite_where=sa.text('remaining > 0'))
+    op.drop_table('points_lots')
+    with op.batch_alter_table('points_ledger', schema=None) as batch_op:
+        batch_op.drop_index('ix_points_ledger_order')
+        batch_op.drop_index('ix_points_ledger_member')
+    op.drop_table('points_ledger')
+    op.drop_table('points_accounts')
+    with op.batch_alter_table('tier_history', schema=None) as batch_op:
+        batch_op.drop_index('ix_tier_history_member')
+    op.drop_table('tier_history')
     with op.batch_alter_table('member_tiers', schema=None) as batch_op:
         batch_op.drop_index('ix_member_tiers_tier')
-
     op.drop_table('member_tiers')
