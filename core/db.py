@@ -181,9 +181,11 @@ def bulk_insert(
     *,
     conflict_keys: Sequence[str] | None = None,
     returning: str | None = None,
+    update_columns: Sequence[str] = (),
 ) -> list[Any]:
-    """Insert many rows in one statement, skipping conflicts on ``conflict_keys`` if given;
-    returns the ``returning`` column of the rows actually inserted.
+    """Insert many rows in one statement, skipping conflicts on ``conflict_keys`` if given (or,
+    with ``update_columns``, overwriting those columns of the existing row); returns the
+    ``returning`` column of the rows written.
 
     PostgreSQL gets one ``INSERT … SELECT FROM unnest(arrays)``: a single short statement
     whatever the row count (a multi-row VALUES list of 1,000 rows costs more to build and parse
@@ -192,16 +194,12 @@ def bulk_insert(
     if not rows:
         return []
     if conn.dialect.name != "postgresql":
-        stmt = (
-            insert_ignoring_conflicts(conn, table, conflict_keys)
-            if conflict_keys
-            else insert(table)
-        )
+        stmt = _sqlite_insert(table, conflict_keys, update_columns)
         if returning is None:
             conn.execute(stmt, list(rows))
             return []
         return list(conn.execute(stmt.returning(table.c[returning]), list(rows)).scalars())
-    statement, params = _unnest_insert(table, rows, conflict_keys, returning)
+    statement, params = _unnest_insert(table, rows, conflict_keys, returning, update_columns)
     result = conn.exec_driver_sql(statement, params)
     return [row[0] for row in result] if returning else []
 
@@ -211,6 +209,7 @@ def _unnest_insert(
     rows: Sequence[dict[str, Any]],
     conflict_keys: Sequence[str] | None,
     returning: str | None,
+    update_columns: Sequence[str],
 ) -> tuple[str, tuple[list[Any], ...]]:
     names = list(rows[0])
     arrays = tuple(_pg_array(table.c[name], [row[name] for row in rows]) for name in names)
@@ -225,10 +224,28 @@ def _unnest_insert(
         f"SELECT {selected} FROM unnest({casts}) AS u({aliases})"
     )
     if conflict_keys:
-        statement += f" ON CONFLICT ({', '.join(conflict_keys)}) DO NOTHING"
+        statement += f" ON CONFLICT ({', '.join(conflict_keys)}) " + _on_conflict(update_columns)
     if returning:
         statement += f" RETURNING {returning}"
     return statement, arrays
+
+
+def _on_conflict(update_columns: Sequence[str]) -> str:
+    if not update_columns:
+        return "DO NOTHING"
+    return "DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in update_columns)
+
+
+def _sqlite_insert(
+    table: Table, conflict_keys: Sequence[str] | None, update_columns: Sequence[str]
+) -> Insert:
+    if not conflict_keys:
+        return insert(table)
+    stmt = sqlite.insert(table)
+    if not update_columns:
+        return stmt.on_conflict_do_nothing(index_elements=list(conflict_keys))
+    changes = {name: stmt.excluded[name] for name in update_columns}
+    return stmt.on_conflict_do_update(index_elements=list(conflict_keys), set_=changes)
 
 
 def _is_json(column: Any) -> bool:

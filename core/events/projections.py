@@ -59,10 +59,9 @@ def _apply_profiles(conn: Connection, events: Sequence[Event]) -> None:
     }
     for event in sorted(events, key=lambda e: e.occurred_at):
         current[event.member_id] = merge_profile(current[event.member_id], event)
-    conn.execute(
-        update(members).where(members.c.member_id == bindparam("m_id")),
-        [{**_profile_values(row), "m_id": member_id} for member_id, row in current.items()],
-    )
+    rows = [{**_profile_values(row), "member_id": m, "first_seen_at": row["first_seen_at"]}
+            for m, row in current.items()]  # fmt: skip
+    bulk_insert(conn, members, rows, conflict_keys=["member_id"], update_columns=_PROFILE_COLUMNS)
 
 
 def merge_profile(row: dict[str, Any], event: Event) -> dict[str, Any]:
@@ -86,16 +85,12 @@ def merge_profile(row: dict[str, Any], event: Event) -> dict[str, Any]:
     return merged
 
 
+_PROFILE_COLUMNS = (*PROFILE_FIELDS, "registered_at", "profile_at", "consent_email",
+                    "consent_sms", "consent_push")  # fmt: skip
+
+
 def _profile_values(row: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        *PROFILE_FIELDS,
-        "registered_at",
-        "profile_at",
-        "consent_email",
-        "consent_sms",
-        "consent_push",
-    )
-    return {key: row[key] for key in keys}
+    return {key: row[key] for key in _PROFILE_COLUMNS}
 
 
 def _insert_orders(conn: Connection, events: Sequence[Event]) -> None:

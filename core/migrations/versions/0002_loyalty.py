@@ -73,7 +73,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('points_ledger', schema=None) as batch_op:
         batch_op.create_index('ix_points_ledger_member', ['member_id', 'occurred_at'], unique=False)
-        batch_op.create_index('ix_points_ledger_order', ['order_id'], unique=False)
+        batch_op.create_index('ix_points_ledger_order', ['order_id'], unique=False, postgresql_where=sa.text('order_id IS NOT NULL'), sqlite_where=sa.text('order_id IS NOT NULL'))
 
     op.create_table('points_lots',
     sa.Column('id', ID, autoincrement=True, nullable=False),
@@ -89,9 +89,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_points_lots'))
     )
     with op.batch_alter_table('points_lots', schema=None) as batch_op:
-        batch_op.create_index('ix_points_lots_due', ['expires_at'], unique=False, postgresql_where=sa.text('remaining > 0'), sqlite_where=sa.text('remaining > 0'))
+        batch_op.create_index('ix_points_lots_expires', ['expires_at'], unique=False)
         batch_op.create_index('ix_points_lots_entry', ['entry_id'], unique=False)
         batch_op.create_index('ix_points_lots_member', ['member_id', 'expires_at'], unique=False)
+
+    if op.get_bind().dialect.name == 'postgresql':
+        # Room in each page for HOT updates of remaining/expired_points (redemption, expiry).
+        op.execute('ALTER TABLE points_lots SET (fillfactor = 80)')
 
     op.create_table('points_moves',
     sa.Column('entry_id', sa.BigInteger(), nullable=False),
@@ -148,10 +152,10 @@ def downgrade() -> None:
     with op.batch_alter_table('points_lots', schema=None) as batch_op:
         batch_op.drop_index('ix_points_lots_member')
         batch_op.drop_index('ix_points_lots_entry')
-        batch_op.drop_index('ix_points_lots_due', postgresql_where=sa.text('remaining > 0'), sqlite_where=sa.text('remaining > 0'))
+        batch_op.drop_index('ix_points_lots_expires')
     op.drop_table('points_lots')
     with op.batch_alter_table('points_ledger', schema=None) as batch_op:
-        batch_op.drop_index('ix_points_ledger_order')
+        batch_op.drop_index('ix_points_ledger_order', postgresql_where=sa.text('order_id IS NOT NULL'), sqlite_where=sa.text('order_id IS NOT NULL'))
         batch_op.drop_index('ix_points_ledger_member')
     op.drop_table('points_ledger')
     op.drop_table('points_accounts')

@@ -88,13 +88,13 @@ def upgrade() -> None:
         batch_op.create_index('ix_notification_messages_status_due', ['status', 'not_before'], unique=False)
 
     op.create_table('notification_suppressions',
-    sa.Column('channel', sa.String(length=8), nullable=False),
     sa.Column('address_hash', sa.String(length=64), nullable=False),
+    sa.Column('channel', sa.String(length=8), nullable=False),
     sa.Column('to_masked', sa.String(length=320), nullable=True),
     sa.Column('reason', sa.String(length=32), nullable=False),
     sa.Column('message_id', sa.String(length=40), nullable=True),
     sa.Column('created_at', core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('channel', 'address_hash', name=op.f('pk_notification_suppressions'))
+    sa.PrimaryKeyConstraint('address_hash', 'channel', name=op.f('pk_notification_suppressions'))
     )
     op.create_table('notification_unsubscribes',
     sa.Column('member_id', sa.String(length=200), nullable=False),
