@@ -71,6 +71,10 @@ class Eligibility(_Strict):
         default=(), description="items that count neither toward the threshold nor the discount"
     )
     when: CelExpression | None = None
+    when_text: LocalizedText | None = Field(
+        default=None,
+        description="what the member is told when `when` is false, e.g. 'Only on the 18th'",
+    )
 
     @model_validator(mode="after")
     def _categories_apart(self) -> Eligibility:
@@ -80,6 +84,8 @@ class Eligibility(_Strict):
                 f"categories both included and excluded: {', '.join(both)}",
                 at=("exclude_categories",),
             )
+        if self.when_text is not None and self.when is None:
+            raise field_error("when_text explains a when: condition; add when:", at=("when_text",))
         return self
 
 

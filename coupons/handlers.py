@@ -1,0 +1,59 @@
+"""Event handlers: redeem the codes of paid orders, apply the refund policy to refunds.
+
+Both run inside the intake transaction. A code that cannot be redeemed is logged, never
+raised: the order is paid whatever the coupon's fate, and the event must not fail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from core.events.handlers import HandlerContext, subscribe
+from core.events.types import Event, OrderPaid, OrderRefunded
+from coupons.carts import cart_from_items
+from coupons.redemption import redeem_order, return_refunded_coupons
+
+log = logging.getLogger(__name__)
+
+
+@subscribe("order.paid")
+def redeem_paid_orders(ctx: HandlerContext, events: Sequence[Event]) -> None:
+    """Redeem each paid order's ``coupon_codes`` (judged at the time it was paid)."""
+    if ctx.program is None:
+        return
+    for event in events:
+        if isinstance(event.data, OrderPaid) and event.data.coupon_codes:
+            _redeem(ctx, event, event.data)
+            # A refund that arrived before its order is applied now.
+            order_ids = [event.data.order_id]
+            return_refunded_coupons(ctx.conn, ctx.program, order_ids=order_ids, now=ctx.now)
+
+
+def _redeem(ctx: HandlerContext, event: Event, data: OrderPaid) -> None:
+    cart = cart_from_items(data.items, total=None if data.items else data.total)
+    outcomes = redeem_order(
+        ctx.conn,
+        ctx.program,
+        member_id=event.member_id,
+        order_id=data.order_id,
+        codes=data.coupon_codes,
+        cart=cart,
+        now=event.occurred_at,
+    )
+    for outcome in outcomes:
+        if not outcome.redeemed:
+            log.warning(
+                "order %s: code %s not redeemed (%s)", data.order_id, outcome.code, outcome.reason
+            )
+
+
+@subscribe("order.refunded")
+def return_coupons_of_refunded_orders(ctx: HandlerContext, events: Sequence[Event]) -> None:
+    """A fully refunded order gives its still-valid coupons back (see coupons.checkout)."""
+    if ctx.program is None:
+        return
+    order_ids = sorted({e.data.order_id for e in events if isinstance(e.data, OrderRefunded)})
+    returned = return_refunded_coupons(ctx.conn, ctx.program, order_ids=order_ids, now=ctx.now)
+    if returned:
+        log.info("returned %d coupon(s) of refunded orders to wallets", len(returned))

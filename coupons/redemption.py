@@ -1,0 +1,130 @@
+"""Redemption on ``order.paid`` and the refund policy on ``order.refunded``.
+
+* The order's reserved codes are redeemed at the discount reserved. Codes the shop applied
+  without reserving are redeemed if the order meets their conditions and limits; otherwise
+  they are refused (logged by the handler): the order is paid either way.
+* Refunds: a fully refunded order puts its codes back in the wallet if they are still valid
+  (not expired, coupon not ended) and gives back their share of the limits and budget. A
+  partial refund leaves the coupon used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from core.events.tables import orders, refunds
+from coupons.carts import Cart
+from coupons.checkout import (
+    UNKNOWN,
+    may_use,
+    release_lapsed_holds,
+    requested_codes,
+    validate_cart,
+)
+from coupons.holds import claim_use, redeem_reserved, return_redeemed
+from coupons.rules import get_rules
+from coupons.snapshots import REDEEMED, RESERVED
+from coupons.wallet import fetch_codes
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class RedemptionOutcome:
+    code: str
+    redeemed: bool
+    discount: Decimal = ZERO
+    reason: str | None = None
+
+
+def redeem_order(
+    conn: Connection,
+    program: Any,
+    *,
+    member_id: str,
+    order_id: str,
+    codes: Sequence[str],
+    cart: Cart,
+    now: datetime,
+) -> list[RedemptionOutcome]:
+    """Redeem the codes of a paid order: its reservations, else each code on its own merits.
+    Never raises for a refused code (the order is paid); the outcomes say what happened."""
+    wanted = requested_codes(codes)
+    stored = fetch_codes(conn, [code for code in wanted if code])
+    outcomes, direct = [], []
+    for code in sorted(wanted):
+        entry = stored.get(code)
+        if entry is None or not may_use(entry, member_id):
+            outcomes.append(RedemptionOutcome(code, False, reason=UNKNOWN.code))
+        elif entry.order_id == order_id and entry.status in (RESERVED, REDEEMED):
+            redeem_reserved(conn, code, order_id=order_id, now=now)
+            outcomes.append(RedemptionOutcome(code, True, entry.discount or ZERO))
+        else:
+            direct.append(code)
+    if direct:
+        outcomes += _redeem_directly(conn, program, member_id, order_id, direct, cart, now)
+    return outcomes
+
+
+def _redeem_directly(
+    conn: Connection,
+    program: Any,
+    member_id: str,
+    order_id: str,
+    codes: list[str],
+    cart: Cart,
+    now: datetime,
+) -> list[RedemptionOutcome]:
+    release_lapsed_holds(conn, codes, now=now)
+    validation = validate_cart(
+        conn, program, member_id=member_id, cart=cart, codes=codes, now=now, exclude_order=order_id
+    )
+    rules = get_rules(program).coupons
+    stored = fetch_codes(conn, codes)
+    outcomes = []
+    for check in sorted(validation.checks, key=lambda k: (k.coupon_id or "", k.code)):
+        if not check.eligible or check.coupon_id is None:
+            reason = next(d.code for d in check.decisions if not d.ok)
+            outcomes.append(RedemptionOutcome(check.code, False, reason=reason))
+            continue
+        refused = claim_use(
+            conn,
+            rules[check.coupon_id],
+            stored[check.code],
+            member_id=member_id,
+            order_id=order_id,
+            discount=check.discount,
+            now=now,
+            until=None,
+        )
+        outcomes.append(RedemptionOutcome(check.code, refused is None, check.discount, refused))
+    return outcomes
+
+
+def return_refunded_coupons(
+    conn: Connection, program: Any, *, order_ids: Sequence[str], now: datetime
+) -> list[str]:
+    """Apply the refund policy to these orders: the fully refunded ones give their still-valid
+    codes back to the wallet. Returns the codes put back."""
+    refunded = select(func.coalesce(func.sum(refunds.c.amount), 0)).where(
+        refunds.c.order_id == orders.c.order_id
+    )
+    fully = conn.execute(
+        select(orders.c.order_id).where(
+            orders.c.order_id.in_(sorted(set(order_ids))),
+            orders.c.total <= refunded.scalar_subquery(),
+            select(refunds.c.event_id).where(refunds.c.order_id == orders.c.order_id).exists(),
+        )
+    ).scalars()
+    ended = [
+        rule.id
+        for rule in get_rules(program).coupons.values()
+        if rule.ends_at is not None and rule.ends_at < now
+    ]
+    return return_redeemed(conn, list(fully), now=now, keep=ended)

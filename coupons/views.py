@@ -1,0 +1,77 @@
+"""What people see of coupons outside the ``coupons`` commands: ``members show`` and the demo."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Connection
+
+from core.members import MemberSection
+from core.runtime import Runtime
+from coupons.explain import EligibilityReport, explain_newest_cart
+from coupons.wallet import member_coupons, wallet_summary
+
+
+def fetch_member_coupons(
+    conn: Connection, member_id: str, now: datetime, program: Any
+) -> dict[str, Any]:
+    return {"coupons": member_coupons(conn, member_id, now=now)}
+
+
+def render_member_coupons(view: dict[str, Any], console: Console) -> None:
+    coupons = view.get("coupons") or []
+    if not coupons:
+        console.print("coupons  none")
+        return
+    table = Table(title="coupons", title_justify="left")
+    for column in ("coupon", "code", "status", "expires"):
+        table.add_column(column)
+    for coupon in coupons:
+        expires = coupon["expires_at"]
+        table.add_row(
+            coupon["coupon_id"],
+            coupon["code"],
+            coupon["status"],
+            expires.isoformat(timespec="minutes") if expires else "never",
+        )
+    console.print(table)
+
+
+member_section = MemberSection("coupons", fetch_member_coupons, render_member_coupons)
+
+
+def print_report(report: EligibilityReport, console: Console, *, title: str) -> None:
+    """An eligibility report as a table, then the best combination."""
+    table = Table(title=title, title_justify="left")
+    for column in ("code", "coupon", "eligible", "discount", "reasons"):
+        table.add_column(column, justify="right" if column == "discount" else "left")
+    for e in report.ordered():
+        table.add_row(
+            e.code,
+            report.text.coupon_name(e.rule, e.entry.coupon_id),
+            "[green]yes[/]" if e.eligible else "[red]no[/]",
+            report.text.money(e.discount),
+            "; ".join(report.reasons(e)),
+        )
+    console.print(table)
+    best = report.best
+    codes = ", ".join(best.codes) or "none"
+    console.print(f"best     {codes}: {report.text.money(best.discount)} off")
+
+
+def print_demo_summary(runtime: Runtime, console: Console) -> None:
+    """The demo's coupons part: wallets by status, and one cart explained."""
+    now = runtime.now()
+    with runtime.engine.connect() as conn:
+        counts = wallet_summary(conn, now=now)
+        explained = explain_newest_cart(conn, runtime.program, now=now)
+    shown = ", ".join(f"{status} {n}" for status, n in counts.items()) or "none issued yet"
+    console.print(f"coupons  {shown}")
+    if explained is not None:
+        cart_id, report, preview = explained
+        whose = "every coupon, as if issued now," if preview else "the wallet"
+        title = f"{whose} for {report.member_id}'s open cart {cart_id} ({report.text.locale})"
+        print_report(report, console, title=title)

@@ -1,0 +1,20 @@
+"""Fixtures of the coupon tests: the shared example program and its compiled rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.program.loader import Program, load_program
+from coupons.rules import ProgramRules, get_rules
+
+
+@pytest.fixture(scope="session")
+def program(shared_examples: Path) -> Program:
+    return load_program(shared_examples / "program")
+
+
+@pytest.fixture(scope="session")
+def rules(program: Program) -> ProgramRules:
+    return get_rules(program)

@@ -1,0 +1,100 @@
+"""The package's jobs and actors, the handlers without a program, and the demo's part."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from coupon_factories import NOW, item, paid, registered, send
+from rich.console import Console
+from sqlalchemy import Engine, select
+
+from core.clock import FixedClock, using_clock
+from core.program.loader import Program
+from core.runtime import Runtime, set_runtime
+from core.settings import Settings
+from coupons.jobs import coupon_jobs, expire_coupons
+from coupons.tables import coupon_codes
+from coupons.views import print_demo_summary
+from coupons.wallet import issue_coupon
+
+
+@pytest.fixture
+def runtime(db_url: str, engine: Engine, shared_examples: Path) -> Runtime:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=db_url,
+        redis_url=None,
+        program_dir=shared_examples / "program",
+    )
+    runtime = Runtime(settings=settings)
+    set_runtime(runtime)
+    return runtime
+
+
+def test_the_daily_job_fires_five_minutes_after_midnight_business_time(
+    runtime: Runtime,
+) -> None:
+    daily, frequent = coupon_jobs(runtime)
+
+    fire = daily.trigger.get_next_fire_time(None, NOW)
+
+    assert daily.id == "coupons.expire" and daily.misfire_grace == timedelta(hours=23)
+    assert fire.astimezone(UTC) == datetime(2026, 11, 5, 16, 5, tzinfo=UTC)
+    assert frequent.id == "coupons.release_reservations" and not frequent.simulated
+
+
+def test_the_expire_actor_works_as_of_the_fire_time_it_was_given(
+    runtime: Runtime, engine: Engine, program: Program
+) -> None:
+    send(engine, program, registered("m-1"))
+    with engine.begin() as conn:
+        issue_coupon(conn, program, coupon_id="gold-member-day", member_id="m-1", now=NOW)
+
+    expire_coupons.fn((NOW + timedelta(hours=23)).isoformat())
+    with engine.connect() as conn:
+        before = conn.execute(select(coupon_codes.c.status)).scalar()
+    expire_coupons.fn((NOW + timedelta(days=1)).isoformat())
+    with engine.connect() as conn:
+        after = conn.execute(select(coupon_codes.c.status)).scalar()
+
+    assert (before, after) == ("issued", "expired")
+
+
+def test_without_a_program_paid_orders_leave_coupons_alone(
+    engine: Engine, program: Program
+) -> None:
+    send(engine, program, registered("m-1"))
+    with engine.begin() as conn:
+        code = issue_coupon(conn, program, coupon_id="free-shipping", member_id="m-1", now=NOW).code
+
+    send(engine, None, paid("m-1", "o-1", items=[item("home", "50.00")], codes=[code]))
+
+    with engine.connect() as conn:
+        assert conn.execute(select(coupon_codes.c.status)).scalar() == "issued"
+
+
+def test_the_demo_shows_wallets_and_explains_the_newest_open_cart(
+    runtime: Runtime, engine: Engine
+) -> None:
+    program = runtime.program
+    cart_event = {
+        "id": "cart-1",
+        "type": "cart.updated",
+        "occurred_at": NOW.isoformat(),
+        "member_id": "m-1",
+        "data": {"cart_id": "c-1", "total": "120.00", "items": [item("home", "120.00")]},
+    }
+    send(engine, program, registered("m-1"), cart_event)
+    with engine.begin() as conn:
+        issue_coupon(conn, program, coupon_id="cart-rescue-10", member_id="m-1", now=NOW)
+    console = Console(record=True, width=200)
+
+    with using_clock(FixedClock(NOW)):
+        print_demo_summary(runtime, console)
+
+    shown = console.export_text()
+    assert "coupons  issued 1" in shown
+    assert "the wallet for m-1's open cart c-1 (en)" in shown
+    assert "Add CN¥30.00 more to use this coupon" in shown
