@@ -11,7 +11,12 @@ import sys
 from collections.abc import Sequence
 
 # Each module has main(argv) -> exit status and writes bench-results/<name>.json.
-BENCHMARKS = ("benchmarks.bench_ingest",)
+BENCHMARKS = (
+    "benchmarks.bench_ingest",
+    "benchmarks.bench_coupons",
+    "benchmarks.bench_notifications",
+    "benchmarks.bench_loyalty",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

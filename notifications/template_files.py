@@ -54,11 +54,31 @@ TEMPLATE_VARIABLES: dict[str, frozenset[str]] = {
     "unsubscribe_url": frozenset(),
 }
 TEMPLATE_FILTERS = frozenset({"money", "date", "datetime"})
+# Jinja's built-in filters a message may use: formatting only. Left out on purpose: those that
+# reach into objects by a name given as text (attr, map, selectattr, groupby…) or format strings.
+SAFE_BUILTIN_FILTERS = frozenset(
+    {
+        "abs", "capitalize", "center", "count", "default", "d", "e", "escape", "first", "int",
+        "join", "last", "length", "lower", "replace", "round", "striptags", "sum", "title",
+        "trim", "truncate", "upper", "wordcount", "wordwrap",
+    }
+)  # fmt: skip
 CHANNELS = ("push", "sms", "email")
+# Inclusion of other templates, which a message file has no use for (and no loader to serve).
+_FORBIDDEN_NODES: tuple[type[nodes.Node], ...] = (
+    nodes.Include,
+    nodes.Import,
+    nodes.FromImport,
+    nodes.Extends,
+)
 
 # Only parses and inspects texts; rendering, with the real filters, belongs to notifications.
+# No globals (range, lipsum, cycler, joiner, namespace, dict): a message uses its variables only.
 _ENVIRONMENT = SandboxedEnvironment()
-_ENVIRONMENT.filters.update(dict.fromkeys(TEMPLATE_FILTERS, str))
+_ENVIRONMENT.globals.clear()
+_ENVIRONMENT.filters = {
+    name: _ENVIRONMENT.filters[name] for name in SAFE_BUILTIN_FILTERS
+} | dict.fromkeys(TEMPLATE_FILTERS, str)
 
 
 def _template_error(reason: str, *, line: int | None, hint: str | None = None) -> Exception:
@@ -96,6 +116,26 @@ def _unknown_names(tree: nodes.Template) -> Iterator[tuple[str, int, str | None]
                 )
 
 
+def _unsafe_constructs(tree: nodes.Template) -> Iterator[tuple[str, int, str | None]]:
+    """What server-side template injection needs: private attributes, calls, other templates."""
+    hint = "a message may only show its variables, their fields and filters"
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Call, nodes.Name)):
+        if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            yield f"private attribute {node.attr!r} is not allowed", node.lineno, hint
+        elif isinstance(node, nodes.Getitem) and _private_key(node.arg):
+            yield "private attribute lookups are not allowed", node.lineno, hint
+        elif isinstance(node, nodes.Call):
+            yield "calling functions or methods is not allowed", node.lineno, hint
+        elif isinstance(node, nodes.Name) and node.name == "self":
+            yield "unknown variable 'self'", node.lineno, hint
+    for forbidden in tree.find_all(_FORBIDDEN_NODES):
+        yield "a message cannot include, import or extend templates", forbidden.lineno, hint
+
+
+def _private_key(arg: nodes.Node) -> bool:
+    return isinstance(arg, nodes.Const) and isinstance(arg.value, str) and arg.value[:1] == "_"
+
+
 def _check_template(text: str) -> str:
     try:
         tree = _ENVIRONMENT.parse(text)
@@ -104,6 +144,8 @@ def _check_template(text: str) -> str:
             f"template syntax error on line {exc.lineno} of the text: {exc.message}",
             line=exc.lineno,
         ) from None
+    for reason, line, hint in _unsafe_constructs(tree):
+        raise _template_error(reason, line=line, hint=hint)
     for reason, line, hint in _unknown_filters(tree):
         raise _template_error(reason, line=line, hint=hint)
     try:

@@ -8,6 +8,32 @@ from __future__ import annotations
 
 import typer
 
+from core.demo import summary_sections
+from core.members import MemberSection, member_sections
+from core.program.check import program_checks
+from notifications import actors as _actors  # noqa: F401  (declares the actors)
+from notifications import consents as _consents  # noqa: F401  (subscribes its handler)
+from notifications import jobs as _jobs  # noqa: F401  (registers the scheduled jobs)
+from notifications import tables as _tables  # noqa: F401  (registers the tables on the metadata)
+from notifications.checks import check_templates
+from notifications.summaries import (
+    fetch_member_messages,
+    print_delivery_summary,
+    render_member_messages,
+)
+
+if check_templates not in program_checks:
+    program_checks.append(check_templates)
+if print_delivery_summary not in summary_sections:
+    summary_sections.append(print_delivery_summary)
+if not any(section.name == "notifications" for section in member_sections):
+    member_sections.append(
+        MemberSection("notifications", fetch_member_messages, render_member_messages)
+    )
+
 
 def register_cli(app: typer.Typer) -> None:
     """Add this package's commands to the `loyalty-engine` CLI."""
+    from notifications.cli import register
+
+    register(app)
