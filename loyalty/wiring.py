@@ -8,9 +8,23 @@ from __future__ import annotations
 
 import typer
 
+from core.demo import summary_sections
+from core.members import MemberSection, member_sections
+from loyalty import handlers as _handlers  # noqa: F401  (subscribes the event handlers)
+from loyalty import jobs as _jobs  # noqa: F401  (declares the actors, registers the jobs)
+from loyalty import tables as _tables  # noqa: F401  (registers the tables on the metadata)
+from loyalty.member_view import fetch_loyalty, print_demo_summary, render_loyalty
+
 
 def register_cli(app: typer.Typer) -> None:
     """Add this package's commands to the `loyalty-engine` CLI."""
+    from loyalty.cli import register
+
+    register(app)
 
 
-from loyalty import tables as _tables  # noqa: E402,F401  (registers the tables on the metadata)
+_SECTION = MemberSection(name="loyalty", fetch=fetch_loyalty, render=render_loyalty)
+if _SECTION not in member_sections:
+    member_sections.append(_SECTION)
+if print_demo_summary not in summary_sections:
+    summary_sections.append(print_demo_summary)

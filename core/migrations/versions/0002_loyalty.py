@@ -94,8 +94,11 @@ def upgrade() -> None:
         batch_op.create_index('ix_points_lots_member', ['member_id', 'expires_at'], unique=False)
 
     if op.get_bind().dialect.name == 'postgresql':
-        # Room in each page for HOT updates of remaining/expired_points (redemption, expiry).
-        op.execute('ALTER TABLE points_lots SET (fillfactor = 80)')
+        # Lots are stored in the order they were earned, so the lots expiring on a day share
+        # pages: half of each page stays free for their new versions, keeping the expiry's
+        # (and redemptions') updates HOT (no index writes). At 80 the 10M-lot benchmark's
+        # expiry wrote 4.8M WAL records instead of 1.0M and took 40-54 s instead of 17-18 s.
+        op.execute('ALTER TABLE points_lots SET (fillfactor = 50)')
 
     op.create_table('points_moves',
     sa.Column('entry_id', sa.BigInteger(), nullable=False),

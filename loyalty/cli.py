@@ -1,0 +1,171 @@
+"""``points redeem|adjust|expire|verify`` and ``tiers recalc``: parse, call one service, print.
+
+Every command runs at the engine clock (global ``--now``); user errors exit 1 with the reason.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import typer
+
+from core.cli.output import console, errors, fail, print_json
+from core.cli.runtime import program_or_fail
+from core.events.handlers import unit_of_work
+from core.runtime import get_runtime
+from loyalty.errors import LoyaltyError
+from loyalty.expiry import expire_points
+from loyalty.points import adjust_points
+from loyalty.redemption import redeem_points
+from loyalty.tier_recalc import recalculate_tiers
+from loyalty.verify import verify_ledger
+
+points_app = typer.Typer(help="Points: redeem, adjust, expire, and verify the ledger.")
+tiers_app = typer.Typer(help="Tiers: the daily recalculation.")
+JsonOption = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
+# Negative points (``points adjust m-1 -50``) must reach the argument, not the option parser.
+_NUMBERS_AS_ARGUMENTS = {"ignore_unknown_options": True}
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        fail(f"--total {text!r} is not an amount; write it like 828.00")
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        fail(f"--total {text}: give the order total above 0 with at most 2 decimals")
+    return amount
+
+
+@points_app.command("redeem")
+def redeem(
+    member_id: Annotated[str, typer.Argument(help="The member's id.")],
+    points: Annotated[int, typer.Argument(help="Points to redeem.")],
+    order: Annotated[str, typer.Option("--order", help="The order the points pay for.")],
+    total: Annotated[str, typer.Option("--total", help="The order's total, e.g. 828.00.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Redeem points against an order (soonest-expiring lots first)."""
+    runtime = get_runtime()
+    program, amount = program_or_fail(runtime), _amount(total)
+    try:
+        with runtime.engine.begin() as conn:
+            result = redeem_points(
+                conn,
+                member_id,
+                points,
+                order_id=order,
+                order_total=amount,
+                now=runtime.now(),
+                program=program,
+            )
+    except LoyaltyError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result.as_dict())
+        return
+    drawn = ", ".join(f"lot {lot} ({-pts})" for lot, pts in result.moves)
+    console.print(
+        f"redeemed {result.points} points = {result.value} off order {order}; from {drawn}"
+    )
+
+
+@points_app.command("adjust", context_settings=_NUMBERS_AS_ARGUMENTS)
+def adjust(
+    member_id: Annotated[str, typer.Argument(help="The member's id.")],
+    points: Annotated[int, typer.Argument(help="Points to add, or negative to take.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the ledger).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Add points (a new lot) or take them (soonest-expiring first), with a reason."""
+    runtime = get_runtime()
+    program = program_or_fail(runtime)
+    try:
+        with runtime.engine.begin() as conn:
+            result = adjust_points(
+                conn, member_id, points, reason=reason, now=runtime.now(), program=program
+            )
+    except LoyaltyError as exc:
+        fail(str(exc))
+    data = {
+        "member_id": member_id,
+        "points": points,
+        "entry_id": result.entry_id,
+        "duplicate": result.duplicate,
+        "debt_paid": result.debt_paid,
+    }
+    if as_json:
+        print_json(data)
+        return
+    said = "already recorded" if result.duplicate else f"entry {result.entry_id}"
+    console.print(f"adjusted {member_id} by {points} points ({said})")
+
+
+@points_app.command("expire")
+def expire(as_json: JsonOption = False) -> None:
+    """Expire the lots due by now (the daily job, run now)."""
+    runtime = get_runtime()
+    program = program_or_fail(runtime)
+    now = runtime.now()
+    with unit_of_work(runtime.engine, now=now, program=program) as ctx:
+        report = expire_points(ctx.conn, as_of=now, now=now)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    console.print(
+        f"expired {report.points} points in {report.lots} lots of "
+        f"{report.members} members, due by {now.isoformat()}"
+    )
+
+
+@points_app.command("verify")
+def verify(as_json: JsonOption = False) -> None:
+    """Check that every member's lots agree with the ledger; exit 1 on any disagreement."""
+    with get_runtime().engine.connect() as conn:
+        problems = verify_ledger(conn)
+    if as_json:
+        print_json({"ok": not problems, "problems": [vars(p) for p in problems]})
+    elif not problems:
+        console.print("ledger ok: every lot and balance agrees with its entries")
+    for problem in problems if not as_json else []:
+        errors.print(f"[red]problem[/] {problem}", soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
+
+
+@tiers_app.command("recalc")
+def recalc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show who would move; change nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Recalculate every member's tier now (the daily job); --dry-run only shows who moves."""
+    runtime = get_runtime()
+    program = program_or_fail(runtime)
+    now = runtime.now()
+    with unit_of_work(runtime.engine, now=now, program=program) as ctx:
+        report = recalculate_tiers(ctx, as_of=now, program=program, dry_run=dry_run)
+    if as_json:
+        print_json(report.as_dict())
+        return
+    _print_recalc(report)
+
+
+def _print_recalc(report: Any) -> None:
+    verb = "would change" if report.dry_run else "changed"
+    counts = report.as_dict()["counts"]
+    console.print(
+        f"{len(report.decisions)} members {verb}: "
+        + ", ".join(f"{action} {n}" for action, n in counts.items())
+    )
+    for d in report.decisions:
+        console.print(
+            f"  {d.member_id}: {d.action} {d.from_tier} → {d.to_tier} (qualifying spend {d.spend})"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(points_app, name="points")
+    app.add_typer(tiers_app, name="tiers")

@@ -1,0 +1,134 @@
+"""Redeeming points against an order: the rules of program.yaml (pure) and the locked write.
+
+``points_per_unit`` points are worth one unit of the currency (100 → 1 point = 0.01 CNY); a
+redemption needs at least ``min_points`` and may pay at most ``max_order_share`` of the order.
+Points come from the soonest-expiring available lots first; the entry records which lots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from core.money import CENT
+from core.program.program_file import Redeem
+from loyalty.errors import (
+    InsufficientPoints,
+    InvalidPoints,
+    OrderAlreadyRedeemed,
+    RedemptionRefused,
+)
+from loyalty.ledger import (
+    EntryDraft,
+    Move,
+    apply_moves,
+    fetch_lots,
+    insert_entry,
+    lock_accounts,
+    plan_draw,
+)
+from loyalty.tables import points_ledger
+
+
+def points_value(points: int, rules: Redeem) -> Decimal:
+    """What ``points`` are worth, rounded down to the cent."""
+    return (Decimal(points) / Decimal(rules.points_per_unit)).quantize(CENT, rounding=ROUND_DOWN)
+
+
+def max_points_for(total: Decimal, rules: Redeem) -> int:
+    """The most points an order of ``total`` may take (``max_order_share`` of it)."""
+    cap = total * Decimal(rules.max_order_share) * Decimal(rules.points_per_unit)
+    return int(cap.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def check_redemption(points: int, total: Decimal, rules: Redeem) -> Decimal:
+    """The value of a redemption that keeps the rules; raises saying which rule it breaks."""
+    if points <= 0:
+        raise InvalidPoints(f"redeem {points} points: give a positive number of points")
+    if total <= 0:
+        raise InvalidPoints(f"order total {total}: give the order's total, above 0")
+    if points < rules.min_points:
+        raise RedemptionRefused(
+            f"{points} points is below the minimum of {rules.min_points} per redemption"
+        )
+    most = max_points_for(total, rules)
+    if points > most:
+        share = (Decimal(rules.max_order_share) * 100).normalize()
+        raise RedemptionRefused(
+            f"{points} points would pay more than {share:f}% of the order total {total}; "
+            f"at most {most} points on this order"
+        )
+    return points_value(points, rules)
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """A recorded redemption: the entry, the value paid and the lots it drew from."""
+
+    entry_id: int
+    member_id: str
+    order_id: str
+    points: int
+    value: Decimal
+    moves: tuple[Move, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "entry_id": self.entry_id,
+            "member_id": self.member_id,
+            "order_id": self.order_id,
+            "points": self.points,
+            "value": str(self.value),
+            "lots": [{"lot_id": lot, "points": -points} for lot, points in self.moves],
+        }
+
+
+def redeem_points(
+    conn: Connection,
+    member_id: str,
+    points: int,
+    *,
+    order_id: str,
+    order_total: Decimal,
+    now: datetime,
+    program: Any,
+) -> Redemption:
+    """Redeem under the member's account lock; one redemption per order (its unique key)."""
+    rules: Redeem = program.program_file.points.redeem
+    value = check_redemption(points, order_total, rules)
+    lock_accounts(conn, [member_id], now=now)
+    lots = fetch_lots(conn, member_id, now=now, available_only=True)
+    moves, short = plan_draw(lots, points)
+    if short:
+        raise InsufficientPoints(member_id, wanted=points, available=points - short)
+    draft = EntryDraft(
+        member_id=member_id,
+        kind="redeem",
+        points=-points,
+        rule_id="checkout",
+        reason=f"order {order_id}: {points} points pay {value} of {order_total}",
+        idempotency_key=f"redeem:{order_id}",
+        occurred_at=now,
+        order_id=order_id,
+        details={
+            "order_total": str(order_total),
+            "value": str(value),
+            "points_per_unit": rules.points_per_unit,
+        },
+    )
+    entry_id = insert_entry(conn, draft, now=now)
+    if entry_id is None:
+        raise OrderAlreadyRedeemed(order_id, points=_redeemed(conn, order_id))
+    apply_moves(conn, entry_id, moves)
+    return Redemption(entry_id, member_id, order_id, points, value, tuple(moves))
+
+
+def _redeemed(conn: Connection, order_id: str) -> int:
+    query = select(points_ledger.c.points).where(
+        points_ledger.c.idempotency_key == f"redeem:{order_id}"
+    )
+    return -int(conn.execute(query).scalar() or 0)

@@ -1,0 +1,100 @@
+"""The loyalty commands as operators run them: --now, --json, exit 1 with the reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.cli import app
+
+runner = CliRunner()
+NOW = ["--now", "2026-11-21T00:00:00+08:00"]
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    engine: object,
+    tmp_path: Path,
+    shared_examples: Path,
+) -> Path:
+    monkeypatch.setenv("LOYALTY_DATABASE_URL", db_url)
+    monkeypatch.delenv("LOYALTY_REDIS_URL", raising=False)
+    monkeypatch.setenv("LOYALTY_PROGRAM_DIR", str(shared_examples / "program"))
+    monkeypatch.chdir(tmp_path)
+    scenario = str(shared_examples / "events" / "scenario.jsonl")
+    result = runner.invoke(app, [*NOW, "events", "ingest", scenario, "--json"])
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, [*NOW, *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_members_show_json_has_the_tier_spend_and_points_with_their_lots(env: Path) -> None:
+    code, out, _ = run("members", "show", "m-alice", "--json")
+
+    view = json.loads(out)
+    assert code == 0
+    assert (view["tier"], view["qualifying_spend"]) == ("silver", "21628.00")
+    assert view["next_tier"] == {"tier": "gold", "min_spend": "50000", "needed": "28372.00"}
+    assert (view["points"]["balance"], view["points"]["pending"]) == (22912, 0)
+    assert {"points", "remaining", "available_at", "expires_at"} <= set(view["points"]["lots"][0])
+    assert view["referral_code"] == "ALICE88"
+
+
+def test_members_show_prints_the_tier_and_the_lots_for_people(env: Path) -> None:
+    code, out, _ = run("members", "show", "m-alice")
+
+    assert code == 0
+    assert "tier     silver on qualifying spend 21628.00; 28372.00 more for gold" in out
+    assert "balance 22912, pending 0" in out
+
+
+def test_points_redeem_prints_the_lots_used_and_refuses_breaking_the_rules(env: Path) -> None:
+    code, out, _ = run(
+        "points", "redeem", "m-alice", "500", "--order", "o-new", "--total", "828.00", "--json"
+    )
+    refused, _, err = run("points", "redeem", "m-alice", "99", "--order", "o-2", "--total", "50")
+    bad_total, _, total_err = run(
+        "points", "redeem", "m-alice", "100", "--order", "o-3", "--total", "lots"
+    )
+
+    assert code == 0 and json.loads(out)["value"] == "5.00"
+    assert refused == 1 and "below the minimum of 100" in err
+    assert bad_total == 1 and "is not an amount" in total_err
+
+
+def test_points_adjust_takes_negative_points_and_needs_a_known_member(env: Path) -> None:
+    taken, out, _ = run("points", "adjust", "m-bob", "-50", "--reason", "duplicate welcome")
+    unknown, _, err = run("points", "adjust", "m-nobody", "10", "--reason", "typo")
+    shown = json.loads(run("members", "show", "m-bob", "--json")[1])
+
+    assert taken == 0 and "adjusted m-bob by -50" in out
+    assert unknown == 1 and "no member by the id of 'm-nobody'" in err
+    assert shown["points"]["balance"] == 259 - 50
+
+
+def test_points_verify_and_expire_run_for_operators(env: Path) -> None:
+    verified, out, _ = run("points", "verify")
+    code, expired, _ = run("points", "expire", "--json")
+
+    assert verified == 0 and "ledger ok" in out
+    assert code == 0 and json.loads(expired)["lots"] == 0
+
+
+def test_tiers_recalc_dry_run_shows_who_would_move(env: Path) -> None:
+    later = ["--now", "2027-11-07T03:00:00+08:00"]
+    dry = runner.invoke(app, [*later, "tiers", "recalc", "--dry-run", "--json"])
+    real = runner.invoke(app, [*later, "tiers", "recalc"])
+
+    report = json.loads(dry.stdout)
+    assert report["counts"] == {"up": 0, "down": 0, "pending": 1, "recovered": 0}
+    assert report["changes"][0]["member_id"] == "m-alice"
+    assert "1 members changed: up 0, down 0, pending 1" in real.stdout
