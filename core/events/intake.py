@@ -21,7 +21,8 @@ from core.db import bulk_insert, in_values
 from core.events.errors import EventRejected, HandlerFailed
 from core.events.handlers import HandlerContext, HandlerRegistry, handlers
 from core.events.projections import apply_projections
-from core.events.tables import events, orders, rejected_events
+from core.events.store import store_new_events
+from core.events.tables import orders, rejected_events
 from core.events.types import Event, OrderPaid
 from core.events.validation import parse_line, validate_event
 
@@ -214,22 +215,7 @@ def _split_order_conflicts(
 
 
 def _insert_events(conn: Connection, batch: Sequence[Event], intake: Intake) -> list[Event]:
-    if not batch:
-        return []
-    rows = [
-        {
-            "id": e.id,
-            "type": e.type,
-            "occurred_at": e.occurred_at,
-            "member_id": e.member_id,
-            "data": e.stored_data(),
-            "source": intake.source[:64],
-            "received_at": intake.now,
-        }
-        for e in batch
-    ]
-    inserted = set(bulk_insert(conn, events, rows, conflict_keys=["id"], returning="id"))
-    return [e for e in batch if e.id in inserted]
+    return store_new_events(conn, batch, source=intake.source, received_at=intake.now)
 
 
 def _apply(ctx: HandlerContext, accepted: Sequence[Event], registry: HandlerRegistry) -> None:

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from core.db import insert_ignoring_conflicts
 from core.events.handlers import HandlerContext, HandlerRegistry, handlers
-from core.events.tables import events
+from core.events.store import store_new_events
 from core.events.types import INTERNAL_EVENT_TYPES, Event, EventData
 
 
@@ -43,24 +42,7 @@ def emit(
 
     Returns the events that were new. Runs inside the caller's transaction (``ctx.conn``).
     """
-    conn, now = ctx.conn, ctx.now
-    if not emitted:
-        return []
-    rows = [
-        {
-            "id": e.id,
-            "type": e.type,
-            "occurred_at": e.occurred_at,
-            "member_id": e.member_id,
-            "data": e.stored_data(),
-            "source": "engine",
-            "received_at": now,
-        }
-        for e in emitted
-    ]
-    stmt = insert_ignoring_conflicts(conn, events, ["id"]).returning(events.c.id)
-    new_ids = set(conn.execute(stmt, rows).scalars())
-    fresh = [e for e in emitted if e.id in new_ids]
+    fresh = store_new_events(ctx.conn, emitted, source="engine", received_at=ctx.now)
     if fresh:
         registry.dispatch(ctx, fresh)
     return fresh

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from core.db import bulk_insert
 from core.events.tables import events, rejected_events
+from core.events.types import Event
+
+
+def store_new_events(
+    conn: Connection, batch: Sequence[Event], *, source: str, received_at: datetime
+) -> list[Event]:
+    """Store events whose id is not stored yet; returns those (the primary key decides)."""
+    rows = [
+        {
+            "id": e.id,
+            "type": e.type,
+            "occurred_at": e.occurred_at,
+            "member_id": e.member_id,
+            "data": e.stored_data(),
+            "source": source[:64],
+            "received_at": received_at,
+        }
+        for e in batch
+    ]
+    inserted = set(bulk_insert(conn, events, rows, conflict_keys=["id"], returning="id"))
+    return [e for e in batch if e.id in inserted]
 
 
 def fetch_rejected(conn: Connection, *, limit: int = 100) -> list[dict[str, Any]]:
