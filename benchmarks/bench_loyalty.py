@@ -498,7 +498,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Ratios: ORM loop / daily run = {report['ratios']['orm_loop_vs_daily_ranges']}×; "
         f"ORM loop / one statement = {report['ratios']['orm_loop_vs_daily_single_statement']}×.",
         "",
-        f"Setup (not timed against targets), seconds: {r['setup']}.",
+        f"Setup (not timed against targets), seconds: {_plain(r['setup'])}.",
         "",
         *NOTES,
         "## Machine",
@@ -542,7 +542,13 @@ NOTES = [
 
 
 def _what(row: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in row.items() if k != "seconds")
+    return "; ".join(f"{k.replace('_', ' ')} {_plain(v)}" for k, v in row.items() if k != "seconds")
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 if __name__ == "__main__":
