@@ -67,13 +67,13 @@ def _days_since(then: datetime | None, now: datetime) -> int | None:
 
 
 def now_variables(now: datetime, zone: ZoneInfo) -> dict[str, int]:
-    """The CEL ``now`` variable in the business time zone; weekday is ISO (1 Monday…7 Sunday)."""
+    """The CEL ``now`` variable in the business time zone; weekday 0 = Sunday … 6, as in cron."""
     local = now.astimezone(zone)
     return {
         "year": local.year,
         "month": local.month,
         "day": local.day,
-        "weekday": local.isoweekday(),
+        "weekday": local.isoweekday() % 7,
         "hour": local.hour,
     }
 
