@@ -115,3 +115,19 @@ def _fresh_process_state() -> Iterator[None]:
     yield
     set_clock(SystemClock())
     set_runtime(None)
+
+
+@pytest.fixture
+def cli_env(
+    monkeypatch: pytest.MonkeyPatch,
+    db_url: str,
+    engine: Engine,
+    tmp_path: Path,
+    shared_examples: Path,
+) -> Path:
+    """The CLI as a shop runs it: the example program, this test's database, no Redis."""
+    monkeypatch.setenv("LOYALTY_DATABASE_URL", db_url)
+    monkeypatch.delenv("LOYALTY_REDIS_URL", raising=False)
+    monkeypatch.setenv("LOYALTY_PROGRAM_DIR", str(shared_examples / "program"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -15,17 +15,8 @@ DOUBLE_11 = "2026-11-05T12:00:00+08:00"
 
 
 @pytest.fixture
-def env(
-    monkeypatch: pytest.MonkeyPatch,
-    db_url: str,
-    engine: object,
-    tmp_path: Path,
-    shared_examples: Path,
-) -> Path:
-    monkeypatch.setenv("LOYALTY_DATABASE_URL", db_url)
-    monkeypatch.delenv("LOYALTY_REDIS_URL", raising=False)
-    monkeypatch.setenv("LOYALTY_PROGRAM_DIR", str(shared_examples / "program"))
-    monkeypatch.chdir(tmp_path)
+def env(cli_env: Path, shared_examples: Path) -> Path:
+    tmp_path = cli_env
     alice = {
         "id": "evt-1",
         "type": "member.registered",
