@@ -15,7 +15,8 @@ from coupons.carts import read_cart_file
 from coupons.checkout import expire_wallets
 from coupons.errors import CouponError
 from coupons.explain import check_eligibility
-from coupons.views import print_report
+from coupons.refusals import describe_refusals, fetch_refusals
+from coupons.views import print_refusals, print_report
 from coupons.wallet import generate_coupon_codes, issue_coupon
 
 coupons_app = typer.Typer(help="Coupons: wallets, eligibility with reasons, codes.")
@@ -125,6 +126,34 @@ def expire(as_json: JsonOption = False) -> None:
         print_json({"released": released, "expired": expired})
         return
     console.print(f"released {released} lapsed reservation(s), expired {expired} code(s)")
+
+
+@coupons_app.command("refused")
+def refused(
+    member_id: Annotated[
+        str | None, typer.Option("--member", help="Only this member's refused codes.")
+    ] = None,
+    order_id: Annotated[
+        str | None, typer.Option("--order", help="Only this order's refused codes.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=10_000, help="Show at most this many.")
+    ] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Codes on paid orders that could not be redeemed, newest first, with the reason in the
+    member's locale."""
+    runtime = get_runtime()
+    program = program_or_fail(runtime, required=False)
+    with runtime.engine.connect() as conn:
+        found = fetch_refusals(conn, member_id=member_id, order_id=order_id, limit=limit)
+    shown = describe_refusals(found, program)
+    if as_json:
+        print_json(shown)
+    elif not shown:
+        console.print("no refused coupon codes")
+    else:
+        print_refusals(shown, console, title="refused coupon codes")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,8 @@
 """Event handlers: redeem the codes of paid orders, apply the refund policy to refunds.
 
-Both run inside the intake transaction. A code that cannot be redeemed is logged, never
-raised: the order is paid whatever the coupon's fate, and the event must not fail.
+Both run inside the intake transaction. A code that cannot be redeemed is recorded as a
+refusal (:mod:`coupons.refusals`), never raised: the order is paid whatever the coupon's fate,
+and the event must not fail. The intake report counts the refusals ("coupon_refused").
 """
 
 from __future__ import annotations
@@ -12,27 +13,41 @@ from collections.abc import Sequence
 from core.events.handlers import HandlerContext, subscribe
 from core.events.types import Event, OrderPaid, OrderRefunded
 from coupons.carts import cart_from_items
-from coupons.redemption import redeem_order, return_refunded_coupons
+from coupons.redemption import RedemptionOutcome, redeem_order, return_refunded_coupons
+from coupons.refusals import Refusal, record_refusals, refusals_of
 
 log = logging.getLogger(__name__)
+REFUSED_TALLY = "coupon_refused"
 
 
 @subscribe("order.paid")
 def redeem_paid_orders(ctx: HandlerContext, events: Sequence[Event]) -> None:
-    """Redeem each paid order's ``coupon_codes`` (judged at the time it was paid)."""
+    """Redeem each paid order's ``coupon_codes`` (judged at the time it was paid); record the
+    codes refused, all of the batch in one statement."""
     if ctx.program is None:
         return
+    refused: list[Refusal] = []
     for event in events:
         if isinstance(event.data, OrderPaid) and event.data.coupon_codes:
-            _redeem(ctx, event, event.data)
+            outcomes = _redeem(ctx, event, event.data)
+            refused += refusals_of(
+                outcomes,
+                order_id=event.data.order_id,
+                member_id=event.member_id,
+                refused_at=event.occurred_at,
+                event_id=event.id,
+            )
             # A refund that arrived before its order is applied now.
             order_ids = [event.data.order_id]
             return_refunded_coupons(ctx.conn, ctx.program, order_ids=order_ids, now=ctx.now)
+    recorded = record_refusals(ctx.conn, refused)
+    if recorded:
+        ctx.tally(REFUSED_TALLY, recorded)
 
 
-def _redeem(ctx: HandlerContext, event: Event, data: OrderPaid) -> None:
+def _redeem(ctx: HandlerContext, event: Event, data: OrderPaid) -> list[RedemptionOutcome]:
     cart = cart_from_items(data.items, total=None if data.items else data.total)
-    outcomes = redeem_order(
+    return redeem_order(
         ctx.conn,
         ctx.program,
         member_id=event.member_id,
@@ -41,11 +56,6 @@ def _redeem(ctx: HandlerContext, event: Event, data: OrderPaid) -> None:
         cart=cart,
         now=event.occurred_at,
     )
-    for outcome in outcomes:
-        if not outcome.redeemed:
-            log.warning(
-                "order %s: code %s not redeemed (%s)", data.order_id, outcome.code, outcome.reason
-            )
 
 
 @subscribe("order.refunded")

@@ -2,7 +2,8 @@
 
 * The order's reserved codes are redeemed at the discount reserved. Codes the shop applied
   without reserving are redeemed if the order meets their conditions and limits; otherwise
-  they are refused (logged by the handler): the order is paid either way.
+  they are refused: the outcome carries the reason code and params, the handler records it
+  (:mod:`coupons.refusals`) and the order is paid either way.
 * Refunds: a fully refunded order puts its codes back in the wallet if they are still valid
   (not expired, coupon not ended) and gives back their share of the limits and budget. A
   partial refund leaves the coupon used.
@@ -10,8 +11,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -27,12 +28,16 @@ from coupons.checkout import (
     requested_codes,
     validate_cart,
 )
+from coupons.decisions import Decision
 from coupons.holds import claim_use, redeem_reserved, return_redeemed
-from coupons.rules import get_rules
+from coupons.rules import CouponRule, get_rules
 from coupons.snapshots import REDEEMED, RESERVED
 from coupons.wallet import fetch_codes
 
 ZERO = Decimal("0.00")
+# Someone else's code is "unknown" to the member (a wallet's codes are never disclosed), but
+# the shop's record says whose kind of refusal it was.
+NOT_YOURS = Decision(False, "code.unknown", {"owner": "another member"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,12 @@ class RedemptionOutcome:
     redeemed: bool
     discount: Decimal = ZERO
     reason: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    coupon_id: str | None = None
+
+    @classmethod
+    def refused(cls, code: str, decision: Decision, coupon_id: str | None) -> RedemptionOutcome:
+        return cls(code, False, reason=decision.code, params=decision.params, coupon_id=coupon_id)
 
 
 def redeem_order(
@@ -60,8 +71,10 @@ def redeem_order(
     outcomes, direct = [], []
     for code in sorted(wanted):
         entry = stored.get(code)
-        if entry is None or not may_use(entry, member_id):
-            outcomes.append(RedemptionOutcome(code, False, reason=UNKNOWN.code))
+        if entry is None:
+            outcomes.append(RedemptionOutcome.refused(code, UNKNOWN, None))
+        elif not may_use(entry, member_id):
+            outcomes.append(RedemptionOutcome.refused(code, NOT_YOURS, entry.coupon_id))
         elif entry.order_id == order_id and entry.status in (RESERVED, REDEEMED):
             redeem_reserved(conn, code, order_id=order_id, now=now)
             outcomes.append(RedemptionOutcome(code, True, entry.discount or ZERO))
@@ -90,12 +103,13 @@ def _redeem_directly(
     outcomes = []
     for check in sorted(validation.checks, key=lambda k: (k.coupon_id or "", k.code)):
         if not check.eligible or check.coupon_id is None:
-            reason = next(d.code for d in check.decisions if not d.ok)
-            outcomes.append(RedemptionOutcome(check.code, False, reason=reason))
+            failed = next(d for d in check.decisions if not d.ok)
+            outcomes.append(RedemptionOutcome.refused(check.code, failed, check.coupon_id))
             continue
+        rule = rules[check.coupon_id]
         refused = claim_use(
             conn,
-            rules[check.coupon_id],
+            rule,
             stored[check.code],
             member_id=member_id,
             order_id=order_id,
@@ -103,8 +117,19 @@ def _redeem_directly(
             now=now,
             until=None,
         )
-        outcomes.append(RedemptionOutcome(check.code, refused is None, check.discount, refused))
+        if refused is None:
+            outcomes.append(RedemptionOutcome(check.code, True, check.discount))
+        else:
+            decision = _claim_refusal(refused, rule)
+            outcomes.append(RedemptionOutcome.refused(check.code, decision, rule.id))
     return outcomes
+
+
+def _claim_refusal(reason: str, rule: CouponRule) -> Decision:
+    """The decision for a use the database refused after validation passed (a race lost)."""
+    if reason == "limits.per_member" and rule.per_member is not None:
+        return Decision(False, reason, {"limit": rule.per_member})
+    return Decision(False, reason)
 
 
 def return_refunded_coupons(

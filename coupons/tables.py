@@ -10,13 +10,16 @@ Once-only and every limit are enforced here, by keys and conditional updates:
   spent_cents + :d <= :budget``.
 * ``coupon_member_uses``: ``per_member`` slots per (coupon, member); a use takes a slot that is
   free or whose use is older than ``per_member_period``, by a conditional update.
+* ``coupon_refusals``: a code on a paid order that was not redeemed, with the reason code and
+  params (rendered in the member's locale when shown); one row per (order, code), so a
+  retried or replayed order records it once.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Table
 
-from core.db import Money, UtcDateTime, metadata
+from core.db import JsonDocument, Money, UtcDateTime, metadata
 
 coupon_codes = Table(
     "coupon_codes",
@@ -59,4 +62,21 @@ coupon_member_uses = Table(
     Column("code", String(32)),
     Column("used_at", UtcDateTime()),
     Index("ix_coupon_member_uses_code", "code"),
+)
+
+coupon_refusals = Table(
+    "coupon_refusals",
+    metadata,
+    Column("order_id", String(200), primary_key=True),
+    # The code as normalised, or the text as given (clipped) when it cannot be a code.
+    Column("code", String(64), primary_key=True),
+    Column("member_id", String(200), nullable=False),
+    Column("coupon_id", String(64)),
+    Column("reason", String(64), nullable=False),
+    Column("params", JsonDocument, nullable=False),
+    Column("event_id", String(200)),
+    # When the order was paid: the moment the code was judged at.
+    Column("refused_at", UtcDateTime(), nullable=False),
+    Index("ix_coupon_refusals_member", "member_id", "refused_at"),
+    Index("ix_coupon_refusals_refused_at", "refused_at"),
 )

@@ -12,17 +12,57 @@ from sqlalchemy import Connection
 from core.members import MemberSection
 from core.runtime import Runtime
 from coupons.explain import EligibilityReport, explain_newest_cart
+from coupons.refusals import count_refusals, describe_refusals, fetch_refusals
 from coupons.wallet import member_coupons, wallet_summary
+
+# ``members show`` lists the newest refusals; ``coupons refused --member`` lists them all.
+SHOWN_REFUSALS = 10
 
 
 def fetch_member_coupons(
     conn: Connection, member_id: str, now: datetime, program: Any
 ) -> dict[str, Any]:
-    return {"coupons": member_coupons(conn, member_id, now=now)}
+    found = fetch_refusals(conn, member_id=member_id, limit=SHOWN_REFUSALS)
+    return {
+        "coupons": member_coupons(conn, member_id, now=now),
+        "refused_coupon_codes": {
+            "count": count_refusals(conn, member_id=member_id) if found else 0,
+            "newest": describe_refusals(found, program),
+        },
+    }
 
 
 def render_member_coupons(view: dict[str, Any], console: Console) -> None:
-    coupons = view.get("coupons") or []
+    _render_wallet(view.get("coupons") or [], console)
+    refused = view.get("refused_coupon_codes") or {"count": 0, "newest": []}
+    if not refused["count"]:
+        console.print("refused coupon codes  none")
+        return
+    print_refusals(refused["newest"], console, title="refused coupon codes")
+    more = refused["count"] - len(refused["newest"])
+    if more > 0:
+        member_id = refused["newest"][0]["member_id"]
+        console.print(f"… and {more} more: loyalty-engine coupons refused --member {member_id}")
+
+
+def print_refusals(refusals: list[dict[str, Any]], console: Console, *, title: str) -> None:
+    """Refused codes as a table, newest first, reasons in the member's locale."""
+    table = Table(title=title, title_justify="left")
+    for column in ("paid at", "order", "member", "code", "coupon", "reason"):
+        table.add_column(column)
+    for refusal in refusals:
+        table.add_row(
+            refusal["refused_at"].isoformat(timespec="minutes"),
+            refusal["order_id"],
+            refusal["member_id"],
+            refusal["code"],
+            refusal["coupon_id"] or "-",
+            f"{refusal['text']} ({refusal['reason']})",
+        )
+    console.print(table)
+
+
+def _render_wallet(coupons: list[dict[str, Any]], console: Console) -> None:
     if not coupons:
         console.print("coupons  none")
         return
