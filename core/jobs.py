@@ -1,7 +1,9 @@
-"""The foundation's own scheduled job: a heartbeat operators can watch to see schedulers live."""
+"""The foundation's own scheduled jobs: a heartbeat operators can watch to see schedulers live,
+and the retry of failed event handlers."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +14,7 @@ from core.scheduling import Job, scheduled
 from core.state import get_value, set_value
 
 HEARTBEAT = "scheduler_heartbeat"
+log = logging.getLogger(__name__)
 
 
 @actor(queue_name="jobs", max_retries=3)
@@ -40,3 +43,32 @@ def heartbeat_jobs(runtime: Any) -> list[Job]:
 def latest_heartbeat(conn: Any) -> datetime | None:
     value = get_value(conn, HEARTBEAT)
     return datetime.fromisoformat(value) if value else None
+
+
+@actor(queue_name="jobs", max_retries=3)
+def retry_handler_failures(fire_time: str) -> None:
+    """Retry the handler failures whose backoff has passed, with the loaded program."""
+    from core.events.retry import retry_failures
+    from core.runtime import get_runtime
+
+    runtime = get_runtime()
+    report = retry_failures(
+        runtime.engine, program=runtime.program, now=runtime.now(), due_only=True
+    )
+    if report.resolved or report.failed:
+        log.info("handler failures retried: %s", report.as_dict())
+
+
+@scheduled
+def retry_jobs(runtime: Any) -> list[Job]:
+    return [
+        Job(
+            id="core.retry_handler_failures",
+            trigger=CronTrigger(minute="*/5", timezone="UTC"),
+            enqueue=lambda at: retry_handler_failures.send(at.isoformat()),
+            misfire_grace=timedelta(minutes=5),
+            description="retries failed event handlers whose backoff has passed, every 5 minutes",
+            # Operational: in a simulation (tick, --replay) run `events retry --all` instead.
+            simulated=False,
+        )
+    ]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.durations import parse_duration
 
 
 class Settings(BaseSettings):
@@ -28,7 +31,12 @@ class Settings(BaseSettings):
     max_backoff_ms: int = Field(default=15 * 60_000, ge=1)
     max_age_ms: int = Field(default=24 * 3_600_000, ge=1)
     time_limit_ms: int = Field(default=10 * 60_000, ge=1)
-    ingest_batch_size: int = Field(default=1_000, ge=1)
+    ingest_batch_size: int = Field(default=1_000, ge=1, le=100_000)
+    # An event more than this far after the engine clock is rejected (a sender's broken clock
+    # would otherwise keep points pending for centuries); a duration such as 24h or 90m.
+    event_future_tolerance: timedelta = timedelta(hours=24)
+    # Longer input lines are dead-lettered unread (an order of 1,000 items is about 150 KB).
+    max_line_bytes: int = Field(default=256 * 1024, ge=1_024, le=16 * 1024 * 1024)
 
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -39,6 +47,11 @@ class Settings(BaseSettings):
     sms_api_key: SecretStr | None = None
     push_endpoint: str | None = None
     push_api_key: SecretStr | None = None
+
+    @field_validator("event_future_tolerance", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
 
     @property
     def embedded(self) -> bool:

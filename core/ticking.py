@@ -14,6 +14,7 @@ from datetime import datetime
 
 from core.broker import drain
 from core.clock import FixedClock, ensure_aware, using_clock
+from core.events.errors import EventRejected
 from core.events.intake import IngestReport, Intake, ingest_lines
 from core.events.validation import parse_line
 from core.runtime import Runtime
@@ -86,25 +87,34 @@ class ReplayReport:
 def replay(
     runtime: Runtime,
     jobs: Sequence[Job],
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     *,
     source: str,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayReport:
-    """Ingest each event at its own ``occurred_at``, ticking the engine there first."""
+    """Ingest each event at its own ``occurred_at``, ticking the engine there first.
+
+    Nothing is ticked past the engine clock at the start plus the future tolerance: an event
+    dated later is rejected like any event from the future, not simulated for centuries.
+    """
     report = ReplayReport()
+    not_after = runtime.now() + runtime.settings.event_future_tolerance
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         at = _occurred_at(line)
-        if at is not None:
+        if at is not None and at <= not_after:
             done = ticked_to(runtime)
             if done is None or at > done:
                 report.fired += tick(runtime, jobs, until=at, start=at).fired
-        now = at or ticked_to(runtime) or runtime.now()
+        now = min(at, not_after) if at else (ticked_to(runtime) or runtime.now())
         with using_clock(FixedClock(now)):
-            intake = Intake(
-                engine=runtime.engine, now=now, source=source, program=runtime.program_or_none()
+            intake = Intake.for_runtime(
+                runtime,
+                source=source,
+                program=runtime.program_or_none(),
+                now=now,
+                not_after=not_after,
             )
             report.ingest.add(_ingest_line(line, number, intake))
             drain()
@@ -113,16 +123,17 @@ def replay(
     return report
 
 
-def _occurred_at(line: str) -> datetime | None:
+def _occurred_at(line: str | bytes) -> datetime | None:
     try:
-        value = parse_line(line).get("occurred_at")
+        text = line.decode("utf-8") if isinstance(line, bytes) else line
+        value = parse_line(text).get("occurred_at")
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, EventRejected):
         return None
     return parsed if parsed and parsed.tzinfo else None
 
 
-def _ingest_line(line: str, number: int, intake: Intake) -> IngestReport:
+def _ingest_line(line: str | bytes, number: int, intake: Intake) -> IngestReport:
     return ingest_lines([line], intake, first_line=number)
 
 

@@ -7,6 +7,17 @@ from typing import Any
 from core.cli.output import errors, fail
 from core.runtime import Runtime
 
+# Commands that read a program directory of their own (or none), not the configured one.
+_OWN_PROGRAM = frozenset({"check", "schema", "demo"})
+
+
+def check_configured_program(runtime: Runtime, *, explicit: bool, command: str | None) -> None:
+    """A ``--program`` or ``LOYALTY_PROGRAM_DIR`` that is given must exist and load, whatever
+    the command: a typo must not let events in with no loyalty effects (exit 1)."""
+    given = explicit or "program_dir" in runtime.settings.model_fields_set
+    if given and command not in _OWN_PROGRAM:
+        program_or_fail(runtime)
+
 
 def program_or_fail(runtime: Runtime, *, required: bool = True) -> Any:
     """The loaded program; an invalid one prints every issue and exits 1."""
@@ -17,7 +28,7 @@ def program_or_fail(runtime: Runtime, *, required: bool = True) -> Any:
     if not runtime.program_path.is_dir():
         fail(
             f"{runtime.program_path}: no program directory; pass --program DIR "
-            "or set LOYALTY_PROGRAM_DIR"
+            "or set LOYALTY_PROGRAM_DIR (events ingest --no-program stores events without one)"
         )
     try:
         return runtime.program

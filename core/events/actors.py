@@ -16,11 +16,5 @@ def ingest_event(payload: dict[str, Any]) -> None:
 
     runtime = get_runtime()
     ingest(
-        [payload],
-        Intake(
-            engine=runtime.engine,
-            now=runtime.now(),
-            source="actor",
-            program=runtime.program_or_none(),
-        ),
+        [payload], Intake.for_runtime(runtime, source="actor", program=runtime.program_or_none())
     )

@@ -6,7 +6,7 @@ stored them, so an event and everything it causes commit together, or not at all
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +25,13 @@ class HandlerContext:
     conn: Connection
     now: datetime
     program: Any | None = None
+    # Facts worth a count in the intake report ("coupon_refused": 3), instead of a log line each.
+    tallies: Counter[str] = field(default_factory=Counter)
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def tally(self, name: str, count: int = 1) -> None:
+        """Count a fact for the report of this intake (``events ingest`` prints the totals)."""
+        self.tallies[name] += count
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run ``action`` (typically enqueueing an actor) once the transaction has committed."""
@@ -76,14 +82,32 @@ class HandlerRegistry:
             if handler in registered:
                 registered.remove(handler)
 
-    def dispatch(self, ctx: HandlerContext, events: Sequence[Event]) -> None:
-        """Call each handler once with the events, in order, of the types it subscribed to."""
+    def plan(self, events: Sequence[Event]) -> list[tuple[Handler, list[Event]]]:
+        """Each handler with the events, in order, of the types it subscribed to."""
         by_handler: dict[Handler, list[Event]] = {}
         for event in events:
             for handler in self._by_type.get(event.type, ()):
                 by_handler.setdefault(handler, []).append(event)
-        for handler, batch in by_handler.items():
+        return list(by_handler.items())
+
+    def dispatch(self, ctx: HandlerContext, events: Sequence[Event]) -> None:
+        """Call each handler once with its events; an error propagates (see
+        ``core.events.failures.dispatch_isolated`` for the isolating dispatch intake uses)."""
+        for handler, batch in self.plan(events):
             handler(ctx, batch)
+
+    def named(self, name: str) -> Handler | None:
+        """The subscribed handler called ``name`` (see :func:`handler_name`), if any."""
+        for registered in self._by_type.values():
+            for handler in registered:
+                if handler_name(handler) == name:
+                    return handler
+        return None
+
+
+def handler_name(handler: Handler) -> str:
+    """A handler's stable name, as failures record it (``loyalty.handlers.qualify_referrals``)."""
+    return f"{handler.__module__}.{getattr(handler, '__qualname__', repr(handler))}"
 
 
 handlers = HandlerRegistry()

@@ -1,30 +1,37 @@
 """One code path for every way events come in: a file, the dramatiq actor, a Python call.
 
-Each batch is one transaction: rejected lines go to the dead-letter store; events whose id is
-already stored count as duplicates and change nothing (the primary key decides, not a prior
-read); the rest are stored, projected and handed to subscribed handlers together. If a handler
-fails, the batch is retried one event at a time so only the failing event is dead-lettered.
+Each batch is one transaction. Rejected lines go to the dead-letter store with their reason (a
+bad line never stops the file: undecodable bytes, deep JSON and oversized lines are rejected
+like any invalid event). Events whose id is already stored count as duplicates and change
+nothing (the primary key decides, not a prior read). The rest are stored, projected and handed
+to subscribed handlers; a handler that fails never takes its valid event with it: the event
+stays stored and projected, and the failure is kept for retry (``core.events.failures``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.db import bulk_insert, in_values
-from core.events.errors import EventRejected, HandlerFailed
+from core.events.errors import EventRejected
+from core.events.failures import dispatch_isolated
 from core.events.handlers import HandlerContext, HandlerRegistry, handlers
 from core.events.projections import apply_projections
+from core.events.refund_checks import fetch_refund_facts, judge_refunds, remove_quarantined
 from core.events.store import store_new_events
 from core.events.tables import orders, rejected_events
 from core.events.types import Event, OrderPaid
-from core.events.validation import parse_line, validate_event
+from core.events.validation import decode_line, parse_line, validate_event
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +61,18 @@ class IngestReport:
     duplicate: int = 0
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    # Facts counted by handlers and intake: handler_failed, coupon_refused, …
+    tallies: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: IngestReport) -> None:
         self.accepted += other.accepted
         self.duplicate += other.duplicate
         self.rejected += other.rejected
         self.rejections.extend(other.rejections)
+        self.tallies.update(other.tallies)
+
+    def tally(self, name: str) -> int:
+        return self.tallies.get(name, 0)
 
     def as_dict(self) -> dict[str, int]:
         return {"accepted": self.accepted, "duplicate": self.duplicate, "rejected": self.rejected}
@@ -70,6 +83,7 @@ class _Input:
     line: int | None
     raw: str
     payload: dict[str, Any] | None = None
+    problem: str | None = None  # already known to be unreadable (bad bytes, too long)
 
 
 @dataclass(frozen=True)
@@ -82,32 +96,79 @@ class Intake:
     program: Any | None = None
     registry: HandlerRegistry = handlers
     batch_size: int = DEFAULT_BATCH_SIZE
+    # None: no bound. Every way in (CLI, actor, replay) builds its intake with
+    # ``Intake.for_runtime``, which takes the bound and sizes from the settings.
+    future_tolerance: timedelta | None = None
+    # A fixed bound instead of now + tolerance (a replay moves ``now`` to each event's time).
+    not_after: datetime | None = None
+    max_line_bytes: int = 256 * 1024
+
+    @classmethod
+    def for_runtime(cls, runtime: Any, *, source: str, program: Any, **changes: Any) -> Intake:
+        """The intake an engine process uses: its database, clock, program and settings."""
+        settings = runtime.settings
+        values: dict[str, Any] = {
+            "engine": runtime.engine,
+            "now": runtime.now(),
+            "source": source,
+            "program": program,
+            "batch_size": settings.ingest_batch_size,
+            "future_tolerance": settings.event_future_tolerance,
+            "max_line_bytes": settings.max_line_bytes,
+        }
+        return cls(**{**values, **changes})
 
     @property
     def currency(self) -> str | None:
         return self.program.program_file.program.currency if self.program else None
 
+    @property
+    def latest(self) -> datetime | None:
+        """The latest ``occurred_at`` accepted: the engine clock plus the tolerance."""
+        if self.not_after is not None:
+            return self.not_after
+        return None if self.future_tolerance is None else self.now + self.future_tolerance
+
 
 def ingest_lines(
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     intake: Intake,
     *,
     progress: Callable[[int], None] | None = None,
     first_line: int = 1,
 ) -> IngestReport:
-    """Ingest JSON lines (blank lines are skipped); ``progress`` is told how many were done."""
+    """Ingest JSON lines, as text or bytes (blank lines are skipped); ``progress`` is told
+    how many were done."""
     inputs = (
-        _Input(line=number, raw=text.strip())
+        item
         for number, text in enumerate(lines, start=first_line)
-        if text.strip()
+        if (item := _read_line(number, text, intake.max_line_bytes)) is not None
     )
     return _ingest_inputs(inputs, intake, progress)
 
 
+def _read_line(number: int, text: str | bytes, limit: int) -> _Input | None:
+    size = len(text)
+    if size > limit:
+        shown = _clip(text)
+        return _Input(number, shown, problem=f"line is {size:,} bytes, over the {limit:,} limit")
+    if isinstance(text, bytes):
+        try:
+            text = decode_line(text)
+        except EventRejected as exc:
+            return _Input(number, _clip(text), problem=exc.reason)
+    stripped = text.strip()
+    return _Input(line=number, raw=stripped) if stripped else None
+
+
+def _clip(text: str | bytes, keep: int = 2_000) -> str:
+    if isinstance(text, bytes):
+        text = text[:keep].decode("utf-8", errors="backslashreplace")
+    return text if len(text) <= keep else text[:keep] + f"… ({len(text):,} characters)"
+
+
 def ingest(payloads: Iterable[dict[str, Any]], intake: Intake) -> IngestReport:
     """Ingest already-decoded events (the actor and Python callers use this)."""
-    import json
-
     inputs = (_Input(line=None, raw=json.dumps(p, default=str), payload=p) for p in payloads)
     return _ingest_inputs(inputs, intake, None)
 
@@ -127,15 +188,19 @@ def _ingest_batch(batch: Sequence[_Input], intake: Intake) -> IngestReport:
     valid, rejections = _validate_all(batch, intake)
     try:
         return _store(valid, rejections, intake)
-    except HandlerFailed:
-        log.warning("a handler failed; retrying the batch one event at a time")
+    except SQLAlchemyError:
+        # Storing or projecting failed (a handler's failure never gets here): find the
+        # events that cannot be stored, one at a time, and keep them as dead letters.
+        log.warning("a batch could not be stored; storing it one event at a time")
     report = _store([], rejections, intake)
     for item in valid:
         try:
             report.add(_store([item], [], intake))
-        except HandlerFailed as exc:
-            rejection = Rejection(item[0].line, item[0].raw, str(exc), item[1].id)
-            report.add(_store([], [rejection], intake))
+        except SQLAlchemyError as exc:
+            cause = getattr(exc, "orig", None) or exc
+            reason = f"could not be stored: {type(cause).__name__}: {cause}".replace("\n", " ")
+            bad = Rejection(item[0].line, item[0].raw, reason, item[1].id)
+            report.add(_store([], [bad], intake))
     return report
 
 
@@ -144,10 +209,13 @@ def _validate_all(
 ) -> tuple[list[tuple[_Input, Event]], list[Rejection]]:
     valid: list[tuple[_Input, Event]] = []
     rejections: list[Rejection] = []
+    currency, latest = intake.currency, intake.latest
     for item in batch:
         try:
+            if item.problem:
+                raise EventRejected(item.problem)
             payload = item.payload if item.payload is not None else parse_line(item.raw)
-            valid.append((item, validate_event(payload, currency=intake.currency)))
+            valid.append((item, validate_event(payload, currency=currency, latest=latest)))
         except EventRejected as exc:
             rejections.append(Rejection(item.line, item.raw, exc.reason, exc.event_id))
     return valid, rejections
@@ -160,7 +228,8 @@ def _store(
     with intake.engine.begin() as conn:
         fresh, duplicates = _split_duplicates(valid)
         fresh, conflicts = _split_order_conflicts(conn, fresh)
-        rejections = rejections + conflicts
+        fresh, refund_problems = _check_refunds(conn, fresh, intake)
+        rejections = rejections + conflicts + refund_problems
         accepted = _insert_events(conn, [event for _, event in fresh], intake)
         report.duplicate = duplicates + len(fresh) - len(accepted)
         ctx = HandlerContext(conn=conn, now=intake.now, program=intake.program)
@@ -170,7 +239,29 @@ def _store(
     report.accepted = len(accepted)
     report.rejected = len(rejections)
     report.rejections = rejections
+    report.tallies.update({name: n for name, n in ctx.tallies.items() if n})
     return report
+
+
+def _check_refunds(
+    conn: Connection, fresh: list[tuple[_Input, Event]], intake: Intake
+) -> tuple[list[tuple[_Input, Event]], list[Rejection]]:
+    """Refunds must match their order's member and total (see core.events.refund_checks)."""
+    facts = fetch_refund_facts(conn, [event for _, event in fresh])
+    if facts is None:
+        return fresh, []
+    verdict = judge_refunds([event for _, event in fresh], facts)
+    rejections = [
+        Rejection(item.line, item.raw, verdict.rejected[event.id], event.id)
+        for item, event in fresh
+        if event.id in verdict.rejected
+    ]
+    remove_quarantined(conn, [refund for refund, _ in verdict.quarantined])
+    rejections += [
+        Rejection(None, json.dumps(refund.envelope(), default=str), reason, refund.event_id)
+        for refund, reason in verdict.quarantined
+    ]
+    return [(i, e) for i, e in fresh if e.id not in verdict.rejected], rejections
 
 
 def _split_duplicates(
@@ -223,10 +314,7 @@ def _apply(ctx: HandlerContext, accepted: Sequence[Event], registry: HandlerRegi
         return
     ordered = sorted(accepted, key=lambda e: e.occurred_at)
     apply_projections(ctx.conn, ordered, now=ctx.now)
-    try:
-        registry.dispatch(ctx, ordered)
-    except Exception as exc:
-        raise HandlerFailed(getattr(exc, "handler", "subscriber"), ordered[0].id, exc) from exc
+    dispatch_isolated(ctx, ordered, registry)
 
 
 def _insert_rejections(conn: Connection, rejections: Sequence[Rejection], intake: Intake) -> None:

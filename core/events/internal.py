@@ -44,5 +44,7 @@ def emit(
     """
     fresh = store_new_events(ctx.conn, emitted, source="engine", received_at=ctx.now)
     if fresh:
-        registry.dispatch(ctx, fresh)
+        from core.events.failures import dispatch_isolated
+
+        dispatch_isolated(ctx, fresh, registry)
     return fresh

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from core.db import bulk_insert
-from core.events.tables import events, rejected_events
+from core.events.tables import events, handler_failures, rejected_events
 from core.events.types import Event
 
 
@@ -37,6 +37,24 @@ def fetch_rejected(conn: Connection, *, limit: int = 100) -> list[dict[str, Any]
     """The newest dead-lettered inputs, with their reasons and raw payloads."""
     query = select(rejected_events).order_by(rejected_events.c.id.desc()).limit(limit)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def fetch_failures(
+    conn: Connection, *, include_resolved: bool = False, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Handler failures, open ones (failed, waiting) unless ``include_resolved``, oldest event
+    first: the order they are retried in."""
+    query = select(handler_failures)
+    if not include_resolved:
+        query = query.where(handler_failures.c.status != "resolved")
+    query = query.order_by(handler_failures.c.occurred_at, handler_failures.c.id).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def count_failures(conn: Connection) -> dict[str, int]:
+    """Handler failures per status."""
+    query = select(handler_failures.c.status, func.count()).group_by(handler_failures.c.status)
+    return {status: count for status, count in conn.execute(query).all()}
 
 
 def count_events(conn: Connection) -> dict[str, int]:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from core.db import JsonDocument, Money, UtcDateTime, metadata
@@ -74,7 +75,8 @@ orders = Table(
     Column("paid_at", UtcDateTime(), nullable=False, index=True),
     Column("items", JsonDocument, nullable=False),
     Column("coupon_codes", JsonDocument, nullable=False),
-    Column("points_redeemed", Integer, nullable=False),
+    # 64-bit (SQLite's INTEGER already is), bounded by core.bounds.MAX_POINTS_PER_OPERATION.
+    Column("points_redeemed", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
     Column("cart_id", String(200)),
     Column("event_id", String(200), nullable=False),
 )
@@ -100,4 +102,32 @@ carts = Table(
     Column("converted_order_id", String(200)),
     Column("converted_at", UtcDateTime()),
     Index("ix_carts_open_idle", "converted_at", "updated_at"),
+)
+
+# A valid event whose handler failed (or that arrived while no program was loaded): kept here,
+# with the error and attempts, until a retry succeeds (core.events.failures, events failures).
+handler_failures = Table(
+    "handler_failures",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("event_id", String(200), nullable=False),
+    Column("handler", String(200), nullable=False),
+    Column("member_id", String(200), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    # failed: its handler raised; waiting: held behind an earlier open one of the same member
+    # and handler (events are handled in order per member), or stored while no program was
+    # loaded; resolved: a retry handled it.
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("first_failed_at", UtcDateTime(), nullable=False),
+    Column("last_attempt_at", UtcDateTime()),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime()),
+    UniqueConstraint("event_id", "handler"),
+    Index("ix_handler_failures_member_status", "member_id", "status"),
+    Index("ix_handler_failures_status_next", "status", "next_attempt_at"),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,21 +13,67 @@ from core.events.errors import EventRejected
 from core.events.types import DATA_MODELS, INTERNAL_EVENT_TYPES, Envelope, Event
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)
+BOM = "\ufeff"
+# Objects and arrays nested deeper than this are refused (events are a few levels deep).
+MAX_DEPTH = 32
+
+
+def decode_line(raw: bytes) -> str:
+    """Bytes of one input line as text; a UTF-8 byte-order mark is dropped."""
+    try:
+        return raw.decode("utf-8").removeprefix(BOM)
+    except UnicodeDecodeError as exc:
+        raise EventRejected(
+            f"not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}; "
+            "send events as UTF-8 JSON"
+        ) from exc
 
 
 def parse_line(line: str) -> dict[str, Any]:
     """Decode one JSON line, keeping numbers exact (decimals never pass through float)."""
+    line = line.removeprefix(BOM)
+    if "\x00" in line or "\\u0000" in line:
+        raise EventRejected("contains a NUL character, which cannot be stored; remove it")
+    if line.count("{") + line.count("[") > MAX_DEPTH:
+        _check_depth(line)
     try:
         payload = _DECODER.decode(line)
     except json.JSONDecodeError as exc:
         raise EventRejected(f"not valid JSON: {exc.msg} at column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise EventRejected(f"JSON nested deeper than {MAX_DEPTH} levels") from exc
     if not isinstance(payload, dict):
         raise EventRejected(f"expected a JSON object, got {type(payload).__name__}")
     return payload
 
 
-def validate_event(payload: dict[str, Any], *, currency: str | None = None) -> Event:
-    """Validate an envelope and its data; raise :class:`EventRejected` naming field and fix."""
+def _check_depth(line: str) -> None:
+    """Refuse deep nesting before decoding it (brackets inside strings are skipped)."""
+    depth, in_string, escaped = 0, False, False
+    for char in line:
+        if in_string:
+            escaped = not escaped and char == "\\"
+            in_string = escaped or char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise EventRejected(f"JSON nested deeper than {MAX_DEPTH} levels")
+        elif char in "]}":
+            depth -= 1
+
+
+def validate_event(
+    payload: dict[str, Any],
+    *,
+    currency: str | None = None,
+    latest: datetime | None = None,
+) -> Event:
+    """Validate an envelope and its data; raise :class:`EventRejected` naming field and fix.
+
+    ``latest``: the latest ``occurred_at`` accepted (the engine clock plus the tolerance).
+    """
     event_id = payload.get("id") if isinstance(payload.get("id"), str) else None
     kind = payload.get("type")
     if kind in INTERNAL_EVENT_TYPES:
@@ -43,6 +90,13 @@ def validate_event(payload: dict[str, Any], *, currency: str | None = None) -> E
     if currency and event_currency and event_currency != currency:
         raise EventRejected(
             f"data.currency: {event_currency} is not the program currency {currency}",
+            event_id=event_id,
+        )
+    if latest is not None and envelope.occurred_at > latest:
+        raise EventRejected(
+            f"occurred_at: {envelope.occurred_at.isoformat()} is after {latest.isoformat()}, "
+            "the engine clock plus LOYALTY_EVENT_FUTURE_TOLERANCE; fix the sender's clock "
+            "(or the --now of a replay)",
             event_id=event_id,
         )
     return Event(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,11 +17,13 @@ from sqlalchemy import Engine, select
 from core.events.handlers import HandlerContext, HandlerRegistry
 from core.events.intake import Intake, ingest, ingest_lines
 from core.events.store import fetch_rejected
-from core.events.tables import carts, events, members, orders, refunds
+from core.events.tables import carts, events, handler_failures, members, orders, refunds
 from core.events.types import Event
 from core.schema import metadata
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+# Handlers run only with a program loaded; these generic handlers need none of its content.
+PROGRAM = SimpleNamespace(program_file=SimpleNamespace(program=SimpleNamespace(currency="CNY")))
 
 
 def intake(engine: Engine, **kwargs: Any) -> Intake:
@@ -263,12 +266,12 @@ def test_subscribed_handlers_see_each_accepted_event_once_inside_the_transaction
     paid = event("e-1", "order.paid", "2026-11-01T10:00:00Z", order_id="o-1", total="5.00")
     shared = event("e-2", "content.shared", "2026-11-01T11:00:00Z", channel="wechat")
     for _ in range(2):
-        ingest([paid, shared], Intake(engine=engine, now=NOW, registry=registry))
+        ingest([paid, shared], Intake(engine=engine, now=NOW, registry=registry, program=PROGRAM))
 
     assert seen == ["e-1"]
 
 
-def test_a_failing_handler_dead_letters_only_its_event_and_stores_nothing_of_it(
+def test_a_failing_handler_keeps_its_valid_event_stored_and_records_the_failure(
     engine: Engine,
 ) -> None:
     registry = HandlerRegistry()
@@ -279,15 +282,21 @@ def test_a_failing_handler_dead_letters_only_its_event_and_stores_nothing_of_it(
             raise RuntimeError("cannot handle big orders")
 
     small = event("e-1", "order.paid", "2026-11-01T10:00:00Z", order_id="o-1", total="5.00")
-    big = event("e-2", "order.paid", "2026-11-01T10:00:00Z", order_id="o-2", total="5000.00")
+    big = event("e-2", "order.paid", "2026-11-01T10:00:00Z", "m-2", order_id="o-2", total="5000")
 
-    report = ingest([small, big], Intake(engine=engine, now=NOW, registry=registry))
+    report = ingest(
+        [small, big], Intake(engine=engine, now=NOW, registry=registry, program=PROGRAM)
+    )
 
-    assert report.as_dict() == {"accepted": 1, "duplicate": 0, "rejected": 1}
-    assert "cannot handle big orders" in report.rejections[0].reason
+    assert report.as_dict() == {"accepted": 2, "duplicate": 0, "rejected": 0}
+    assert report.tally("handler_failed") == 1
     with engine.connect() as conn:
-        assert conn.execute(select(events.c.id)).scalars().all() == ["e-1"]
-        assert conn.execute(select(orders.c.order_id)).scalars().all() == ["o-1"]
+        assert sorted(conn.execute(select(events.c.id)).scalars()) == ["e-1", "e-2"]
+        assert sorted(conn.execute(select(orders.c.order_id)).scalars()) == ["o-1", "o-2"]
+        failures = conn.execute(select(handler_failures)).all()
+    assert [(f.event_id, f.status, f.attempts) for f in failures] == [("e-2", "failed", 1)]
+    assert failures[0].handler.endswith("refuse_big_orders")
+    assert "cannot handle big orders" in failures[0].error
 
 
 @pytest.mark.parametrize("kind", ["tier.changed", "referral.qualified"])
