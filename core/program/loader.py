@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from campaigns.definitions import Campaign
 from core.program.crossref import Loaded, LoadedFiles, cross_reference
 from core.program.program_file import ProgramFile
+from core.program.yamlbounds import SourceRefused, read_source
 from core.program.yamlsource import (
     Loc,
     ProgramIssue,
@@ -178,9 +179,12 @@ def _load_file(
 def _read_document(directory: Path, file: str, issues: list[ProgramIssue]) -> SourceDocument | None:
     path = directory / file
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_source(path)
     except FileNotFoundError:
         issues.append(ProgramIssue.unpositioned(file, "file not found", hint=_REQUIRED_HINT))
+        return None
+    except SourceRefused as exc:
+        issues.append(ProgramIssue.unpositioned(file, str(exc), hint=exc.hint))
         return None
     except (OSError, UnicodeDecodeError) as exc:
         message = f"cannot read the file: {exc}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,12 +18,16 @@ from typing import Any, Literal
 from pydantic_core import PydanticCustomError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.composer import MaxDepthExceededError
+from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     LiteralScalarString,
     SingleQuotedScalarString,
 )
+
+from core.program.yamlbounds import MAX_DEPTH, SIZE_HINT, BoundedComposer, size_issue
 
 Segment = str | int
 Loc = tuple[Segment, ...]
@@ -94,20 +99,43 @@ class Spot:
 
 
 def parse_document(text: str, *, file: str) -> SourceDocument | ProgramIssue:
-    """Parse YAML text; a syntax error or a duplicate key comes back as a positioned issue."""
+    """Parse YAML text; a syntax error, a duplicate key or a document that would expand past
+    the bounds of :mod:`core.program.yamlbounds` comes back as a positioned issue."""
+    too_large = size_issue(len(text.encode("utf-8", "surrogatepass")))
+    if too_large is not None:
+        return ProgramIssue.unpositioned(file, too_large, hint=SIZE_HINT)
     yaml = YAML(typ="rt")
+    yaml.Composer = BoundedComposer
+    yaml.max_depth = MAX_DEPTH
     yaml.preserve_quotes = True  # quoted scalars start one column before their text
     try:
-        tree = yaml.load(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ReusedAnchorWarning)  # the later anchor wins
+            tree = yaml.load(text)
     except MarkedYAMLError as exc:
         return _yaml_issue(exc, file=file)
+    except ReaderError as exc:  # a character YAML does not allow, such as NUL
+        line, column = _position(text, exc.position)
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return ProgramIssue(file, line, column, "", f"YAML: {exc.reason} (U+{char:04X})")
+    except (YAMLError, ValueError, OverflowError) as exc:  # e.g. a timestamp of month 13
+        return ProgramIssue.unpositioned(file, f"YAML: {exc}".replace('"', "'"))
     return SourceDocument(file=file, tree=tree, data=to_plain(tree))
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
 
 
 def _yaml_issue(exc: MarkedYAMLError, *, file: str) -> ProgramIssue:
     mark = exc.problem_mark or exc.context_mark
     problem = (exc.problem or "invalid YAML").replace('"', "'")
-    hint = "keep one of them" if "duplicate key" in problem else None
+    hint = getattr(exc, "hint", None)
+    if "duplicate key" in problem:
+        hint = "keep one of them"
+    elif isinstance(exc, MaxDepthExceededError):
+        problem, hint = f"values nested more than {MAX_DEPTH} levels deep", "flatten them"
     if mark is None:
         return ProgramIssue.unpositioned(file, f"YAML: {problem}", hint=hint)
     return ProgramIssue(file, mark.line + 1, mark.column + 1, "", f"YAML: {problem}", hint)
