@@ -13,7 +13,7 @@ import signal
 import threading
 from typing import Any
 
-from dramatiq import Worker
+from dramatiq import Broker, Worker
 
 from core.runtime import Runtime, get_runtime
 from core.scheduling import Job, jobs_registry, run_scheduler
@@ -44,12 +44,22 @@ def main(runtime: Runtime | None = None, stop: threading.Event | None = None) ->
     in_process = Worker(broker, worker_threads=2) if runtime.settings.embedded else None
     if in_process:
         in_process.start()
-    log.info("scheduler started with %d jobs: %s", len(jobs), ", ".join(j.id for j in jobs))
+    log_start(runtime, broker, jobs, in_process=in_process is not None)
     try:
         return run_scheduler(jobs, engine=runtime.engine, clock=runtime.clock, stop=stop)
     finally:
         if in_process:
             in_process.stop()
+
+
+def log_start(runtime: Runtime, broker: Broker, jobs: list[Job], *, in_process: bool) -> str:
+    """The scheduler's start line: broker, queues, the ids of the jobs it fires."""
+    import worker
+
+    details = [f"{len(jobs)} jobs: {', '.join(job.id for job in jobs) or 'none'}"]
+    if in_process:
+        details.append("an in-process worker runs the queues")
+    return worker.log_start("scheduler", runtime.settings, broker, *details)
 
 
 def _stop_on_signals() -> threading.Event:

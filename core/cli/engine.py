@@ -73,6 +73,11 @@ def worker(
             str(threads or settings.worker_threads),
         ]
     )
+    import worker as worker_process
+
+    broker = worker_process.setup(settings)
+    sizes = f"{args.processes} processes of {args.threads} threads"
+    worker_process.log_start("worker", settings, broker, sizes)
     raise typer.Exit(dramatiq.cli.main(args))
 
 
