@@ -19,6 +19,22 @@ from pydantic import (
 )
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+# Text bounded by what its projection column can store (a 5 MB first name is bad input).
+Text35 = Annotated[str, StringConstraints(max_length=35)]
+Text64 = Annotated[str, StringConstraints(max_length=64)]
+Text100 = Annotated[str, StringConstraints(max_length=100)]
+Text200 = Annotated[str, StringConstraints(max_length=200)]
+Text320 = Annotated[str, StringConstraints(max_length=320)]
+Text500 = Annotated[str, StringConstraints(max_length=500)]
+Text512 = Annotated[str, StringConstraints(max_length=512)]
+Text2048 = Annotated[str, StringConstraints(max_length=2048)]
+
+
+# Bounds on lists: a real order has tens of lines, never thousands.
+MAX_ITEMS = 1_000
+MAX_COUPON_CODES = 20
 Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2, allow_inf_nan=False)]
 
 
@@ -31,8 +47,8 @@ class Item(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     sku: Id
-    name: str = ""
-    category: str = ""
+    name: Text500 = ""
+    category: Text100 = ""
     price: Amount
     qty: int = Field(default=1, ge=1)
 
@@ -59,24 +75,24 @@ Zone = Annotated[str, AfterValidator(_valid_zone)]
 
 
 class MemberProfile(EventData):
-    first_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    push_token: str | None = None
+    first_name: Text200 | None = None
+    email: Text320 | None = None
+    phone: Text64 | None = None
+    push_token: Text512 | None = None
     birthday: date | None = None
     timezone: Zone | None = None
-    locale: str | None = None
+    locale: Text35 | None = None
     consents: Consents | None = None
-    referral_code: str | None = None
-    referred_by: str | None = None
+    referral_code: Text64 | None = None
+    referred_by: Text64 | None = None
 
 
 class OrderPaid(EventData):
     order_id: Id
     total: Amount
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
-    items: list[Item] = Field(default_factory=list)
-    coupon_codes: list[str] = Field(default_factory=list)
+    items: list[Item] = Field(default_factory=list, max_length=MAX_ITEMS)
+    coupon_codes: list[Text64] = Field(default_factory=list, max_length=MAX_COUPON_CODES)
     points_redeemed: int = Field(default=0, ge=0)
     cart_id: Id | None = None
 
@@ -89,7 +105,7 @@ class OrderRefunded(EventData):
 class CartUpdated(EventData):
     cart_id: Id
     total: Amount
-    items: list[Item] = Field(default_factory=list)
+    items: list[Item] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 class ReviewPosted(EventData):
@@ -99,8 +115,8 @@ class ReviewPosted(EventData):
 
 
 class ContentShared(EventData):
-    channel: str
-    url: str = ""
+    channel: Text64
+    url: Text2048 = ""
 
 
 DATA_MODELS: dict[str, type[EventData]] = {
