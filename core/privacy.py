@@ -39,7 +39,9 @@ def mask_address(channel: str, address: str | None) -> str | None:
 _ADDRESS_KEYS = {"email": "email", "phone": "sms", "push_token": "push"}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # 7 to 15 digits, optionally +, spaces or dashes between; not an ISO date, not inside a word.
-_PHONE = re.compile(r"(?<![\w.:+-])(?!\d{4}-\d\d?-\d\d?(?!\d))\+?\d(?:[ -]?\d){6,14}(?![\w.:-])")
+_PHONE = re.compile(
+    r"(?<![\w.:+-])(?!\d{4}-\d\d?-\d\d?(?!\d))\+?\d(?:[ -]?\d){6,14}(?![\w:-]|\.\d)"
+)
 _QUOTED_ADDRESS = re.compile(r'"(email|phone|push_token)"(\s*:\s*)"((?:[^"\\]|\\.)*)"')
 
 
