@@ -13,7 +13,6 @@ the eligibility of a cart.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +23,7 @@ from sqlalchemy import Connection, func, select
 
 from core.db import bulk_insert
 from core.events.tables import members
-from core.privacy import mask_email, mask_phone
+from core.privacy import mask_text
 from coupons.codes import normalise_code
 from coupons.decisions import Decision
 from coupons.errors import InvalidCode
@@ -34,7 +33,6 @@ from coupons.rules import get_rules
 from coupons.tables import coupon_refusals
 
 MAX_CODE_LENGTH = 64  # the column's width: a refused "code" is whatever text the shop sent
-_PHONE_LIKE = re.compile(r"^\+?[\d\s-]{7,20}$")
 r = coupon_refusals.c
 
 
@@ -181,14 +179,9 @@ def clip_code(text: str) -> str:
 
 
 def mask_code(text: str) -> str:
-    """A refused code as printed: shops sometimes send an email or phone in the code field."""
-    if _is_code(text):
-        return text
-    if "@" in text:
-        return mask_email(text) or ""
-    if _PHONE_LIKE.match(text):
-        return mask_phone(re.sub(r"[\s-]", "", text)) or ""
-    return text
+    """A refused code as printed: shops sometimes send an email or phone in the code field
+    (a real code is shown as it is, even one of digits only)."""
+    return text if _is_code(text) else mask_text(text)
 
 
 def _is_code(text: str) -> bool:

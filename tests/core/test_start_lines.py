@@ -95,7 +95,12 @@ def test_a_worker_names_its_broker_queues_and_size_before_handing_over_to_dramat
 ) -> None:
     monkeypatch.setenv("LOYALTY_REDIS_URL", SECRET_REDIS)
     handed_over: list[Any] = []
-    monkeypatch.setattr(dramatiq.cli, "main", lambda args: handed_over.append(args) or 0)
+
+    def run_dramatiq(args: Any) -> int:
+        handed_over.append(args)
+        return 0
+
+    monkeypatch.setattr(dramatiq.cli, "main", run_dramatiq)
 
     result = runner.invoke(app, ["worker", "--processes", "1", "--threads", "3"])
 

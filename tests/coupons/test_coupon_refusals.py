@@ -205,6 +205,7 @@ def test_no_program_no_redemption_and_no_refusal(engine: Engine, members: list[s
         ("2345-6789-2345", "2345-6789-2345"),  # digits only, yet a code: not a phone number
         ("alice@example.com", "a***@example.com"),
         ("+86 138 0013 0001", "138****0001"),
+        ("call 13800130001 for a code", "call 138****0001 for a code"),
         ("SUMMER", "SUMMER"),
     ],
 )

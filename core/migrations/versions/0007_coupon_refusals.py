@@ -1,7 +1,7 @@
 """coupon refusals: codes on paid orders that could not be redeemed, with their reasons
 
 Revision ID: 0007_coupon_refusals
-Revises: 0003_coupons
+Revises: 0006_coupons_money
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql
 
 
 revision = '0007_coupon_refusals'
-down_revision = '0003_coupons'
+down_revision = '0006_coupons_money'
 branch_labels = None
 depends_on = None
 
