@@ -13,6 +13,7 @@ from collections.abc import Sequence
 # Each module has main(argv) -> exit status and writes bench-results/<name>.json.
 BENCHMARKS = (
     "benchmarks.bench_ingest",
+    "benchmarks.bench_ingest_program",
     "benchmarks.bench_coupons",
     "benchmarks.bench_notifications",
     "benchmarks.bench_loyalty",
