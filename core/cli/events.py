@@ -128,12 +128,13 @@ def _print_report(report: IngestReport, *, as_json: bool) -> None:
 
 
 def _facts(report: IngestReport) -> dict[str, int]:
-    """The counts beyond accepted/duplicate/rejected, for --json."""
-    return {
+    """The counts beyond accepted/duplicate/rejected, for --json (only those that happened)."""
+    counts = {
         "handler_failures": report.tally("handler_failed"),
         "waiting": report.tally("handler_waiting"),
         "coupon_refused": report.tally("coupon_refused"),
     }
+    return {name: count for name, count in counts.items() if count}
 
 
 def _fact_lines(report: IngestReport) -> list[str]:

@@ -18,7 +18,9 @@ runner = CliRunner()
 def env(monkeypatch: pytest.MonkeyPatch, db_url: str, engine: object, tmp_path: Path) -> Path:
     monkeypatch.setenv("LOYALTY_DATABASE_URL", db_url)
     monkeypatch.delenv("LOYALTY_REDIS_URL", raising=False)
-    monkeypatch.setenv("LOYALTY_PROGRAM_DIR", str(tmp_path / "no-program"))
+    # No program configured: intake stores and projects with --no-program (a configured
+    # directory that is missing is a user error, see test_loyalty_handler_failures).
+    monkeypatch.delenv("LOYALTY_PROGRAM_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -28,11 +30,14 @@ def test_ingesting_the_example_scenario_reports_17_accepted_and_1_duplicate(
 ) -> None:
     scenario = str(shared_examples / "events" / "scenario.jsonl")
 
-    first = runner.invoke(app, ["events", "ingest", scenario, "--json"])
-    second = runner.invoke(app, ["events", "ingest", scenario, "--json"])
+    first = runner.invoke(app, ["events", "ingest", scenario, "--json", "--no-program"])
+    second = runner.invoke(app, ["events", "ingest", scenario, "--json", "--no-program"])
 
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout) == {"accepted": 17, "duplicate": 1, "rejected": 0}
+    counts = json.loads(first.stdout)
+    # With no program, each event waits for the handlers of its type (events retry --all).
+    assert counts == {"accepted": 17, "duplicate": 1, "rejected": 0, "waiting": counts["waiting"]}
+    assert counts["waiting"] > 17
     assert json.loads(second.stdout) == {"accepted": 0, "duplicate": 18, "rejected": 0}
 
 
@@ -43,7 +48,7 @@ def test_a_file_with_a_bad_line_exits_1_and_the_line_is_listed_as_rejected(env: 
     )
     (env / "events.jsonl").write_text(good + "\n" + "{oops\n")
 
-    result = runner.invoke(app, ["events", "ingest", "events.jsonl"])
+    result = runner.invoke(app, ["events", "ingest", "events.jsonl", "--no-program"])
     listed = runner.invoke(app, ["events", "rejected", "--json"])
 
     assert result.exit_code == 1
@@ -56,13 +61,13 @@ def test_a_file_with_a_bad_line_exits_1_and_the_line_is_listed_as_rejected(env: 
 def test_events_can_be_piped_in_on_stdin(env: Path, shared_examples: Path) -> None:
     scenario = (shared_examples / "events" / "scenario.jsonl").read_text()
 
-    result = runner.invoke(app, ["events", "ingest", "-", "--json"], input=scenario)
+    result = runner.invoke(app, ["events", "ingest", "-", "--json", "--no-program"], input=scenario)
 
     assert json.loads(result.stdout)["accepted"] == 17
 
 
 def test_a_missing_file_is_a_user_error_naming_it(env: Path) -> None:
-    result = runner.invoke(app, ["events", "ingest", "nowhere.jsonl"])
+    result = runner.invoke(app, ["events", "ingest", "nowhere.jsonl", "--no-program"])
 
     assert result.exit_code == 1
     assert "nowhere.jsonl: no such file" in result.stderr
