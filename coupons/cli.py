@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from core.cli.options import MemberId, parse_text
 from core.cli.output import console, fail, print_json
 from core.cli.runtime import program_or_fail
 from core.events.handlers import unit_of_work
@@ -25,10 +26,16 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 
 @coupons_app.command("eligible")
 def eligible(
-    member_id: Annotated[str, typer.Argument(help="The member's id.")],
+    member_id: MemberId,
     cart: Annotated[
         Path,
-        typer.Option("--cart", help='JSON file: {"items": [...], "total": optional}.'),
+        typer.Option(
+            "--cart",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help='JSON file: {"items": [...], "total": optional}.',
+        ),
     ],
     as_json: JsonOption = False,
 ) -> None:
@@ -51,11 +58,17 @@ def eligible(
 
 @coupons_app.command("issue")
 def issue(
-    coupon_id: Annotated[str, typer.Argument(help="The coupon's id in coupons.yaml.")],
-    member_id: Annotated[str, typer.Argument(help="The member's id.")],
+    coupon_id: Annotated[
+        str, typer.Argument(parser=parse_text, help="The coupon's id in coupons.yaml.")
+    ],
+    member_id: MemberId,
     key: Annotated[
         str | None,
-        typer.Option("--key", help="Issue key: issuing again with it returns the same code."),
+        typer.Option(
+            "--key",
+            parser=parse_text,
+            help="Issue key: issuing again with it returns the same code.",
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -131,10 +144,12 @@ def expire(as_json: JsonOption = False) -> None:
 @coupons_app.command("refused")
 def refused(
     member_id: Annotated[
-        str | None, typer.Option("--member", help="Only this member's refused codes.")
+        str | None,
+        typer.Option("--member", parser=parse_text, help="Only this member's refused codes."),
     ] = None,
     order_id: Annotated[
-        str | None, typer.Option("--order", help="Only this order's refused codes.")
+        str | None,
+        typer.Option("--order", parser=parse_text, help="Only this order's refused codes."),
     ] = None,
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=10_000, help="Show at most this many.")

@@ -5,11 +5,12 @@ Every command runs at the engine clock (global ``--now``); user errors exit 1 wi
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
 
+from core.cli.options import MAX_POINTS, MemberId, parse_money, parse_reason, parse_text
 from core.cli.output import console, errors, fail, print_json
 from core.cli.runtime import program_or_fail
 from core.events.handlers import unit_of_work
@@ -28,27 +29,21 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
 _NUMBERS_AS_ARGUMENTS = {"ignore_unknown_options": True}
 
 
-def _amount(text: str) -> Decimal:
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        fail(f"--total {text!r} is not an amount; write it like 828.00")
-    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
-        fail(f"--total {text}: give the order total above 0 with at most 2 decimals")
-    return amount
-
-
 @points_app.command("redeem")
 def redeem(
-    member_id: Annotated[str, typer.Argument(help="The member's id.")],
-    points: Annotated[int, typer.Argument(help="Points to redeem.")],
-    order: Annotated[str, typer.Option("--order", help="The order the points pay for.")],
-    total: Annotated[str, typer.Option("--total", help="The order's total, e.g. 828.00.")],
+    member_id: MemberId,
+    points: Annotated[int, typer.Argument(min=1, max=MAX_POINTS, help="Points to redeem.")],
+    order: Annotated[
+        str, typer.Option("--order", parser=parse_text, help="The order the points pay for.")
+    ],
+    total: Annotated[
+        Decimal, typer.Option("--total", parser=parse_money, help="The order's total: 828.00.")
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Redeem points against an order (soonest-expiring lots first)."""
     runtime = get_runtime()
-    program, amount = program_or_fail(runtime), _amount(total)
+    program = program_or_fail(runtime)
     try:
         with runtime.engine.begin() as conn:
             result = redeem_points(
@@ -56,7 +51,7 @@ def redeem(
                 member_id,
                 points,
                 order_id=order,
-                order_total=amount,
+                order_total=total,
                 now=runtime.now(),
                 program=program,
             )
@@ -73,9 +68,14 @@ def redeem(
 
 @points_app.command("adjust", context_settings=_NUMBERS_AS_ARGUMENTS)
 def adjust(
-    member_id: Annotated[str, typer.Argument(help="The member's id.")],
-    points: Annotated[int, typer.Argument(help="Points to add, or negative to take.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the ledger).")],
+    member_id: MemberId,
+    points: Annotated[
+        int,
+        typer.Argument(min=-MAX_POINTS, max=MAX_POINTS, help="Points to add, or negative to take."),
+    ],
+    reason: Annotated[
+        str, typer.Option("--reason", parser=parse_reason, help="Why (kept in the ledger).")
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Add points (a new lot) or take them (soonest-expiring first), with a reason."""

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from core.cli.options import MAX_LIMIT, parse_text, parse_token
 from core.cli.output import console, fail, print_json
 from core.runtime import get_runtime
 from notifications.errors import MessageNotFound, ReplayRefused, UnsubscribeTokenInvalid
@@ -16,7 +17,9 @@ notifications_app = typer.Typer(help="Message delivery: the log, replays, unsubs
 
 @notifications_app.command("unsubscribe")
 def unsubscribe(
-    token: Annotated[str, typer.Argument(help="The token from an unsubscribe link.")],
+    token: Annotated[
+        str, typer.Argument(parser=parse_token, help="The token from an unsubscribe link.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Apply an unsubscribe link: the member gets nothing more on that channel."""
@@ -44,7 +47,9 @@ def unsubscribe(
 
 @notifications_app.command("replay")
 def replay(
-    message: Annotated[str | None, typer.Option("--message", help="A message id.")] = None,
+    message: Annotated[
+        str | None, typer.Option("--message", parser=parse_text, help="A message id.")
+    ] = None,
     all_dead: Annotated[
         bool, typer.Option("--all-dead", help="Every dead-lettered message.")
     ] = False,
@@ -76,8 +81,13 @@ def replay(
 
 @notifications_app.command("log")
 def log(
-    member: Annotated[str | None, typer.Option("--member", help="Only this member.")] = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 50,
+    member: Annotated[
+        str | None, typer.Option("--member", parser=parse_text, help="Only this member.")
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", min=1, max=MAX_LIMIT, help="At most this many, newest first."),
+    ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Messages with their status, reason, attempts and provider (addresses masked)."""

@@ -12,6 +12,7 @@ from core.cli.output import console, fail, print_json
 from core.cli.runtime import build_jobs_or_fail
 from core.runtime import get_runtime
 
+MAX_WORKERS = 256  # processes or threads one worker command starts
 db_app = typer.Typer(help="Database schema.")
 
 
@@ -52,8 +53,12 @@ def tick(
 
 
 def worker(
-    processes: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
-    threads: Annotated[int | None, typer.Option(help="Threads per process.")] = None,
+    processes: Annotated[
+        int | None, typer.Option(min=1, max=MAX_WORKERS, help="Worker processes.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, max=MAX_WORKERS, help="Threads per process.")
+    ] = None,
 ) -> None:
     """Run dramatiq workers against LOYALTY_REDIS_URL (scale out by starting more)."""
     import dramatiq.cli

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 
 import typer
 
-from core.cli.output import console, fail, print_json
+from core.cli.options import JsonOption, MemberId
+from core.cli.output import console, fail, print_json, shown
 from core.members import MemberNotFound, fetch_member_view, member_sections
 from core.runtime import get_runtime
 
@@ -15,8 +16,8 @@ members_app = typer.Typer(help="Look up members.")
 
 @members_app.command("show")
 def show(
-    member_id: Annotated[str, typer.Argument(help="The member's id.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    member_id: MemberId,
+    as_json: JsonOption = False,
 ) -> None:
     """Tier, qualifying spend, points with lots and expiry dates, coupons, journeys."""
     runtime = get_runtime()
@@ -29,6 +30,10 @@ def show(
     if as_json:
         print_json(view)
         return
+    _print_view(_literal(view))
+
+
+def _print_view(view: dict[str, Any]) -> None:
     console.print(
         f"[bold]{view['member_id']}[/] {view['first_name'] or ''} "
         f"({view['locale'] or '?'}, {view['timezone'] or '?'})"
@@ -44,6 +49,15 @@ def show(
     )
     for section in member_sections:
         section.render(view, console)
+
+
+def _literal(value: Any) -> Any:
+    """The view with its text escaped for rich: names and codes the shop sent print as sent."""
+    if isinstance(value, dict):
+        return {key: _literal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_literal(item) for item in value]
+    return shown(value) if isinstance(value, str) else value
 
 
 def register(app: typer.Typer) -> None:

@@ -24,7 +24,8 @@ MAX_POINTS = 10**15
 MAX_MONEY = Decimal("9999999999999999.99")
 MAX_LIMIT = 100_000  # rows a listing prints
 MAX_TEXT = 200  # ids, codes, keys: as long as an event's ids may be (core.events.types.Id)
-MAX_REASON = 1_000
+MAX_REASON = 1_000  # free text kept with a record
+MAX_TOKEN = 1_000  # signed tokens (unsubscribe links) carry an id, a channel and a signature
 
 _EXAMPLE_ZONE = timezone(timedelta(hours=8))
 
@@ -78,6 +79,11 @@ def parse_text(value: str) -> str:
 def parse_reason(value: str) -> str:
     """Free text kept with a record (a ledger reason): printable, at most ``MAX_REASON``."""
     return _checked_text(value, limit=MAX_REASON)
+
+
+def parse_token(value: str) -> str:
+    """A signed token from a link: printable, at most ``MAX_TOKEN`` characters."""
+    return _checked_text(value, limit=MAX_TOKEN)
 
 
 def _checked_text(value: str, *, limit: int) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from core.cli.output import console, errors, fail, print_json
+from core.cli.output import console, errors, fail, print_json, shown
 from core.runtime import get_runtime
 
 
@@ -33,11 +33,11 @@ def check(
     else:
         for issue in issues:
             colour = "red" if issue.severity == "error" else "yellow"
-            errors.print(f"[{colour}]{issue.severity}[/] {issue}", soft_wrap=True)
+            errors.print(f"[{colour}]{issue.severity}[/] {shown(issue)}", soft_wrap=True)
         if not bad:
-            console.print(f"[green]ok[/] {directory}: program is valid")
+            console.print(f"[green]ok[/] {shown(directory)}: program is valid")
     if bad:
-        raise typer.Exit(1)
+        fail(f"{directory}: {len(bad)} error(s) in the program; fix them and check again")
 
 
 def schema(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.cli.output import errors, fail
+from core.cli.output import errors, fail, shown
 from core.runtime import Runtime
 
 # Commands that read a program directory of their own (or none), not the configured one.
@@ -34,7 +34,7 @@ def program_or_fail(runtime: Runtime, *, required: bool = True) -> Any:
         return runtime.program
     except ProgramInvalid as exc:
         for issue in exc.issues:
-            errors.print(f"[red]{issue.severity}[/] {issue}", soft_wrap=True)
+            errors.print(f"[red]{issue.severity}[/] {shown(issue)}", soft_wrap=True)
         fail(f"{runtime.program_path}: the program has errors; run loyalty-engine check")
 
 
