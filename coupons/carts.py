@@ -78,24 +78,6 @@ class Cart:
         """What the lines of these categories add up to."""
         return sum((self.by_category.get(c, ZERO) for c in categories), ZERO)
 
-    def cel(self) -> dict[str, Any]:
-        """The ``cart`` / ``order`` CEL variable (money as float only inside CEL)."""
-        return {
-            "total": float(self.total),
-            "item_count": self.item_count,
-            "categories": sorted(self.by_category),
-            "items": [
-                {
-                    "sku": line.sku,
-                    "name": line.name,
-                    "category": line.category,
-                    "price": float(line.price),
-                    "qty": line.qty,
-                }
-                for line in self.lines
-            ],
-        }
-
 
 class CartInput(BaseModel):
     """The cart JSON ``coupons eligible --cart`` reads; other keys (cart_id…) are ignored."""

@@ -15,10 +15,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from core.cel.variables import basket_variables, now_variables
 from core.expressions import ExpressionError
 from coupons.carts import Cart
 from coupons.decisions import PASS, Decision
-from coupons.facts import MemberFacts, now_variables
+from coupons.facts import MemberFacts
 from coupons.rules import CouponRule, ProgramRules
 from coupons.snapshots import CouponUsage
 
@@ -96,11 +97,11 @@ class EligibilityContext:
 
     def _build(self, root: str) -> Any:
         if root == "member":
-            return self.facts.cel(self.now)
+            return self.facts.cel()
         if root in ("cart", "order"):
             return self._variable("basket")
         if root == "basket":
-            return self.cart.cel()
+            return basket_variables(self.cart.total, self.cart.lines)
         if root == "now":
             return now_variables(self.now, self.rules.zone)
         return {}  # `event`: a checkout is not an event

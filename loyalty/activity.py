@@ -17,17 +17,19 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from core.cel.history import MemberHistory, fetch_histories
+from core.cel.variables import VariableSettings, event_variables, member_variables
 from core.events.handlers import HandlerContext
 from core.events.types import Event, OrderPaid, OrderRefunded
 from loyalty.calendar import period_start
 from loyalty.earning import CapKey, Credit, EarnRules, cap_key, credits_for_event
-from loyalty.ladder import TierChange, TierLadder, net_spend, upgrade_for
+from loyalty.ladder import Level, TierChange, TierLadder, net_spend, upgrade_for
 from loyalty.ledger import lock_accounts
 from loyalty.points import record_credits
-from loyalty.refunds import reconcile_order
+from loyalty.refunds import reconcile_orders
 from loyalty.tables import points_ledger
 from loyalty.tiers_store import record_tier_changes
-from loyalty.variables import MemberSnapshot, event_variables, fetch_snapshots, member_variables
+from loyalty.variables import tier_facts
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class ActivityPlan:
 
 def plan_activity(
     events: Sequence[Event],
-    snapshots: dict[str, MemberSnapshot],
+    histories: dict[str, MemberHistory],
     *,
     rules: EarnRules,
     ladder: TierLadder,
@@ -57,43 +59,71 @@ def plan_activity(
     plan = ActivityPlan()
     upgraded: dict[str, TierChange] = {}
     reads: dict[str, frozenset[str]] = {}
+    settings = VariableSettings(rules.zone, ladder.window)
     for event in sorted(events, key=lambda e: (e.occurred_at, e.id)):
-        snapshot = snapshots.get(event.member_id) or MemberSnapshot(event.member_id)
+        history = histories.get(event.member_id) or MemberHistory(event.member_id)
         if isinstance(event.data, OrderRefunded):
             plan.steps.append(Reconcile(event.data.order_id, event.id, event.occurred_at))
             continue
         earlier = upgraded.get(event.member_id)
-        held = earlier.to_tier if earlier else snapshot.tier_at(event.occurred_at)
+        tiers = tier_facts(history, ladder)
+        held = (
+            earlier.to_tier
+            if earlier
+            else tiers.tier_at(event.occurred_at, exclude_order=_paying(event))
+        )
         level = ladder.level(held)
         wanted = reads.setdefault(event.type, rules.reads(event.type))
-        member = (
-            member_variables(snapshot, level, ladder, at=event.occurred_at)
-            if "member" in wanted
-            else None
-        )
-        variables = event_variables(event, zone=rules.zone, member=member, wanted=wanted)
+        variables = _variables(event, history, level, settings=settings, wanted=wanted)
         plan.steps += credits_for_event(
             event, rules=rules, level=level, variables=variables, caps_used=caps_used
         )
         if isinstance(event.data, OrderPaid):
-            change = _upgrade(event, event.data, snapshot, ladder, earlier)
+            change = _upgrade(event, event.data, history, ladder, earlier, tiers.tier_id)
             if change:
                 upgraded[event.member_id] = change
                 plan.upgrades.append(change)
-            if any(r.order_id == event.data.order_id for r in snapshot.refunds):
+            if any(r.order_id == event.data.order_id for r in history.refunds):
                 plan.steps.append(Reconcile(event.data.order_id, event.id, event.occurred_at))
     return plan
+
+
+def _paying(event: Event) -> str | None:
+    """The order an ``order.paid`` judges (left out of ``member``: the member before it)."""
+    return event.data.order_id if isinstance(event.data, OrderPaid) else None
+
+
+def _variables(
+    event: Event,
+    history: MemberHistory,
+    level: Level,
+    *,
+    settings: VariableSettings,
+    wanted: frozenset[str],
+) -> dict[str, Any]:
+    """The CEL variables the event's rules read; ``member.tier`` is the tier it earns at."""
+    variables = event_variables(event, settings.zone, wanted=wanted)
+    if "member" in wanted:
+        variables["member"] = member_variables(
+            history,
+            settings,
+            at=event.occurred_at,
+            exclude_order=_paying(event),
+            overrides={"tier": level.id, "tier_rank": level.rank},
+        )
+    return variables
 
 
 def _upgrade(
     event: Event,
     data: OrderPaid,
-    snapshot: MemberSnapshot,
+    history: MemberHistory,
     ladder: TierLadder,
     earlier: TierChange | None,
+    tier_id: str | None,
 ) -> TierChange | None:
-    spend = net_spend(snapshot.orders, snapshot.refunds, at=event.occurred_at, window=ladder.window)
-    current = earlier.to_tier if earlier else snapshot.tier_id
+    spend = net_spend(history.orders, history.refunds, at=event.occurred_at, window=ladder.window)
+    current = earlier.to_tier if earlier else tier_id
     return upgrade_for(
         ladder,
         event.member_id,
@@ -135,21 +165,46 @@ def process_activity(ctx: HandlerContext, events: Sequence[Event], *, program: A
     conn, now = ctx.conn, ctx.now
     rules, ladder = EarnRules.from_program(program), TierLadder.from_program(program)
     debts = lock_accounts(conn, [e.member_id for e in events], now=now)
-    snapshots = fetch_snapshots(conn, [e.member_id for e in events])
+    histories = fetch_histories(conn, [e.member_id for e in events], program=program)
     plan = plan_activity(
         events,
-        snapshots,
+        histories,
         rules=rules,
         ladder=ladder,
         caps_used=fetch_caps_used(conn, events, rules),
     )
-    credits: list[Credit] = []
-    for step in plan.steps:
-        if isinstance(step, Credit):
-            credits.append(step)
-            continue
-        record_credits(conn, credits, now=now, debts=debts)
-        credits = []
-        reconcile_order(conn, step.order_id, trigger=step.trigger, at=step.at, now=now, debts=debts)
-    record_credits(conn, credits, now=now, debts=debts)
+    members = {event.id: event.member_id for event in events}
+    for index, steps in enumerate(write_rounds(plan.steps, members)):
+        if index % 2 == 0:
+            credits = [step for step in steps if isinstance(step, Credit)]
+            record_credits(conn, credits, now=now, debts=debts)
+        else:
+            requests = [step for step in steps if isinstance(step, Reconcile)]
+            reconcile_orders(conn, requests, now=now, debts=debts)
     record_tier_changes(ctx, plan.upgrades)
+
+
+def write_rounds(
+    steps: Sequence[Credit | Reconcile], members: dict[str, str]
+) -> list[list[Credit | Reconcile]]:
+    """The plan's steps in rounds to write in bulk: credits in even rounds, reconciliations in
+    odd ones. Each member's steps are cut into runs of one kind, and a member's k-th run goes
+    to the first round of its kind after the round of its (k-1)-th run, so a member's steps
+    are written in event order (a take-back's debt is paid by the member's later credit, a
+    refund sees the points of an order before it). Only a member's own steps depend on each
+    other: a credit names its member, and a reconciliation touches the lots and debt of its
+    order's member, the member of the event that asked for it (``members``: event id →
+    member), since intake rejects a refund under another member than its order's.
+    """
+    rounds: list[list[Credit | Reconcile]] = []
+    last: dict[str, int] = {}
+    for step in steps:
+        reconcile = isinstance(step, Reconcile)
+        member = members[step.trigger] if isinstance(step, Reconcile) else step.member_id
+        index = last.get(member, 0)
+        if index % 2 != reconcile:
+            index += 1
+        last[member] = index
+        rounds += [[] for _ in range(index + 1 - len(rounds))]
+        rounds[index].append(step)
+    return rounds

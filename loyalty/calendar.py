@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from core.cel.variables import now_variables as now_variables  # CEL's now is built in core
+
 Period = Literal["day", "week", "month"]
 
 
@@ -40,15 +42,3 @@ def period_start(at: datetime, per: Period, zone: ZoneInfo) -> datetime:
 def expiry_instant(available_at: datetime, days: int, zone: ZoneInfo) -> datetime:
     """Rolling expiry: a lot that became available on day D is usable to the end of D + days."""
     return start_of_day(local_date(available_at, zone) + timedelta(days=days + 1), zone)
-
-
-def now_variables(at: datetime, zone: ZoneInfo) -> dict[str, int]:
-    """CEL's ``now``: year, month, day, weekday (0 = Sunday, as in cron), hour; business zone."""
-    local = at.astimezone(zone)
-    return {
-        "year": local.year,
-        "month": local.month,
-        "day": local.day,
-        "weekday": local.isoweekday() % 7,
-        "hour": local.hour,
-    }

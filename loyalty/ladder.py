@@ -6,11 +6,15 @@ what was refunded of it (never below zero). Money is Decimal; the SQL job works 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+# Net paid is one rule for the tier ladder and CEL's member.qualifying_spend: it lives in core.
+from core.cel.history import PaidOrder as PaidOrder
+from core.cel.history import Refund as Refund
+from core.cel.history import net_spend as net_spend
 
 ZERO = Decimal("0.00")
 
@@ -79,43 +83,6 @@ class TierLadder:
         """The next level up, or None at the top."""
         higher = [candidate for candidate in self.levels if candidate.rank > level.rank]
         return higher[0] if higher else None
-
-
-@dataclass(frozen=True)
-class PaidOrder:
-    """An order as qualifying spend sees it."""
-
-    order_id: str
-    paid_at: datetime
-    total: Decimal
-
-
-@dataclass(frozen=True)
-class Refund:
-    order_id: str
-    amount: Decimal
-    refunded_at: datetime
-    event_id: str = ""
-
-
-def net_spend(
-    orders: Iterable[PaidOrder],
-    refunds: Iterable[Refund],
-    *,
-    at: datetime,
-    window: timedelta | None,
-) -> Decimal:
-    """Net paid over ``(at - window, at]`` (``window`` None: ever): orders paid in it, minus
-    what was refunded of them by ``at``; an order never counts below zero."""
-    refunded: dict[str, Decimal] = {}
-    for refund in refunds:
-        if refund.refunded_at <= at:
-            refunded[refund.order_id] = refunded.get(refund.order_id, ZERO) + refund.amount
-    total = ZERO
-    for order in orders:
-        if order.paid_at <= at and (window is None or at - window < order.paid_at):
-            total += max(ZERO, order.total - refunded.get(order.order_id, ZERO))
-    return total
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, select
 
+from core.cel.history import fetch_histories
 from core.events.tables import members
 from loyalty.ladder import TierLadder, net_spend, progress
 from loyalty.points import fetch_points
 from loyalty.referral_codes import fetch_codes
 from loyalty.referral_store import fetch_referrals
 from loyalty.tiers_store import fetch_history, fetch_tier_row
-from loyalty.variables import fetch_snapshots
 
 
 def fetch_loyalty(conn: Connection, member_id: str, now: datetime, program: Any) -> dict[str, Any]:
@@ -42,7 +42,7 @@ def _tier_view(
     conn: Connection, member_id: str, now: datetime, program: Any, row: Any
 ) -> dict[str, Any]:
     ladder = TierLadder.from_program(program)
-    snapshot = fetch_snapshots(conn, [member_id])[member_id]
+    snapshot = fetch_histories(conn, [member_id], program=program)[member_id]
     spend = net_spend(snapshot.orders, snapshot.refunds, at=now, window=ladder.window)
     where = progress(ladder, row.tier_id if row else None, spend)
     below = row.below_since if row else None

@@ -1,205 +1,157 @@
-"""What earning rules see: frozen member snapshots fetched per batch, and the CEL variables built
-from them (``member``, ``event``, ``order``, ``now``; CONTRACT.md, "when:")."""
+"""Loyalty's ``member`` fields for CEL, supplied to core (:mod:`core.cel.sources`).
+
+``member.tier`` and ``member.tier_rank`` come from ``member_tiers`` and ``tier_history`` (the
+tier held at a moment: :meth:`TierFacts.tier_at`); ``member.referrals`` from ``referrals`` (those
+settled by then). Each source fetches the whole batch in one query per table. Every other field,
+and what each one means, is core's (:mod:`core.cel.variables`). Loyalty's engine events describe
+their ``event.data`` here too, so ``check`` knows the fields campaigns may read.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
-from core.events.tables import members, orders, refunds
-from core.events.types import Event, OrderPaid
-from loyalty.calendar import now_variables
-from loyalty.ladder import Level, PaidOrder, Refund, TierLadder, net_spend
+from core.cel.history import MemberHistory
+from core.cel.sources import AsOf, MemberFieldSource, register_member_source
+from core.cel.types import STRING, register_event_data
+from core.db import in_values
+from loyalty.ladder import TierLadder
 from loyalty.tables import member_tiers, referrals, tier_history
+
+TIERS = "loyalty.tiers"
+REFERRALS = "loyalty.referrals"
 
 
 @dataclass(frozen=True)
-class MemberSnapshot:
-    """A member as the rules see them: profile, orders and refunds, tier and its history."""
+class TierChangeFact:
+    changed_at: datetime
+    from_tier: str | None
+    cause: str
 
-    member_id: str
-    registered_at: datetime | None = None
-    birthday: date | None = None
-    locale: str | None = None
-    consents: dict[str, bool | None] = field(default_factory=dict)
-    referred_by: str | None = None
-    orders: tuple[PaidOrder, ...] = ()
-    refunds: tuple[Refund, ...] = ()
+
+@dataclass(frozen=True)
+class TierFacts:
+    """A member's current tier (None: never tiered) and its changes, oldest first."""
+
+    ladder: TierLadder
     tier_id: str | None = None
-    # (changed_at, from_tier) of each change, oldest first: the tier held at any past time.
-    changes: tuple[tuple[datetime, str | None], ...] = ()
-    referrals: int = 0
+    changes: tuple[TierChangeFact, ...] = ()
 
-    def tier_at(self, at: datetime) -> str | None:
-        """The tier held just before ``at``: the one the first later change moved away from."""
-        for changed_at, from_tier in self.changes:
-            if changed_at > at:
-                return from_tier
+    def tier_at(self, at: datetime, *, exclude_order: str | None = None) -> str | None:
+        """The tier held at ``at``: the one the first later change moved away from (a change
+        the excluded order caused counts as later: the order is judged without itself)."""
+        excluded = f"order:{exclude_order}" if exclude_order else None
+        for change in self.changes:
+            if change.changed_at > at or change.cause == excluded:
+                return change.from_tier
         return self.tier_id
 
 
-def fetch_snapshots(conn: Connection, member_ids: Sequence[str]) -> dict[str, MemberSnapshot]:
-    """One query per table for the whole batch of members."""
-    ids = sorted(set(member_ids))
-    if not ids:
-        return {}
-    paid = _grouped(
-        conn,
-        select(orders.c.member_id, orders.c.order_id, orders.c.paid_at, orders.c.total),
-        orders.c.member_id.in_(ids),
-        lambda r: PaidOrder(r.order_id, r.paid_at, r.total),
-    )
-    refunded = _grouped(
-        conn,
-        select(refunds),
-        refunds.c.member_id.in_(ids),
-        lambda r: Refund(r.order_id, r.amount, r.refunded_at, event_id=r.event_id),
-    )
-    changes = _grouped(
-        conn,
-        select(tier_history).order_by(tier_history.c.changed_at),
-        tier_history.c.member_id.in_(ids),
-        lambda r: (r.changed_at, r.from_tier),
-    )
-    tiers, counts, profiles = _member_rows(conn, ids)
-    return {
-        m: _snapshot(
-            m, profiles.get(m), paid[m], refunded[m], tiers.get(m), changes[m], counts.get(m, 0)
-        )
-        for m in ids
-    }
+def tier_facts(history: MemberHistory, ladder: TierLadder) -> TierFacts:
+    """The tier facts fetched with ``history`` (none for a member outside the fetch)."""
+    facts = history.provided.get(TIERS)
+    return facts if isinstance(facts, TierFacts) else TierFacts(ladder)
 
 
-def _member_rows(
-    conn: Connection, ids: list[str]
-) -> tuple[dict[str, str], dict[str, int], dict[str, Any]]:
-    """Tier held, referrals settled and the profile row, per member."""
-    tiers: dict[str, str] = dict(
+def fetch_tier_facts(conn: Connection, ids: Sequence[str], program: Any) -> dict[str, TierFacts]:
+    ladder = TierLadder.from_program(program)
+    held = dict(
         conn.execute(
             select(member_tiers.c.member_id, member_tiers.c.tier_id).where(
-                member_tiers.c.member_id.in_(ids)
+                in_values(conn, member_tiers.c.member_id, ids)
             )
         ).all()
     )
-    counts: dict[str, int] = dict(
-        conn.execute(
-            select(referrals.c.referrer_id, func.count())
-            .where(referrals.c.referrer_id.in_(ids), referrals.c.status == "settled")
-            .group_by(referrals.c.referrer_id)
-        ).all()
+    changes: dict[str, list[TierChangeFact]] = defaultdict(list)
+    query = (
+        select(tier_history)
+        .where(in_values(conn, tier_history.c.member_id, ids))
+        .order_by(tier_history.c.changed_at, tier_history.c.id)
     )
-    profiles = {
-        r.member_id: r for r in conn.execute(select(members).where(members.c.member_id.in_(ids)))
-    }
-    return tiers, counts, profiles
+    for row in conn.execute(query):
+        changes[row.member_id].append(TierChangeFact(row.changed_at, row.from_tier, row.cause))
+    return {m: TierFacts(ladder, held.get(m), tuple(changes[m])) for m in ids}
 
 
-def _grouped(
-    conn: Connection, query: Any, where: Any, build: Callable[[Any], Any]
-) -> dict[str, list[Any]]:
-    """The query's rows, built and grouped by their ``member_id``."""
-    grouped: dict[str, list[Any]] = defaultdict(list)
-    for row in conn.execute(query.where(where)):
-        grouped[row.member_id].append(build(row))
-    return grouped
+def read_tier(facts: TierFacts, as_of: AsOf) -> Mapping[str, Any]:
+    level = facts.ladder.level(facts.tier_at(as_of.at, exclude_order=as_of.exclude_order))
+    return {"tier": level.id, "tier_rank": level.rank}
 
 
-def _snapshot(
-    member_id: str,
-    profile: Any,
-    paid: list[PaidOrder],
-    refunded: list[Refund],
-    tier_id: str | None,
-    changes: list[tuple[datetime, str | None]],
-    referral_count: int,
-) -> MemberSnapshot:
-    return MemberSnapshot(
-        member_id=member_id,
-        registered_at=profile.registered_at if profile else None,
-        birthday=profile.birthday if profile else None,
-        locale=profile.locale if profile else None,
-        consents={
-            "email": profile.consent_email if profile else None,
-            "sms": profile.consent_sms if profile else None,
-            "push": profile.consent_push if profile else None,
-        },
-        referred_by=profile.referred_by if profile else None,
-        orders=tuple(sorted(paid, key=lambda o: o.paid_at)),
-        refunds=tuple(refunded),
-        tier_id=tier_id,
-        changes=tuple(changes),
-        referrals=referral_count,
+def sample_tier(program: Any, name: str) -> TierFacts:
+    ladder = TierLadder.from_program(program)
+    levels = ladder.levels
+    chosen = {"new": None, "regular": levels[min(1, len(levels) - 1)].id, "top": levels[-1].id}
+    return TierFacts(ladder, chosen[name])
+
+
+@dataclass(frozen=True)
+class ReferralFacts:
+    """When each of the member's referrals settled."""
+
+    settled_at: tuple[datetime, ...] = ()
+
+
+def fetch_referral_facts(
+    conn: Connection, ids: Sequence[str], program: Any
+) -> dict[str, ReferralFacts]:
+    query = select(referrals.c.referrer_id, referrals.c.decided_at).where(
+        in_values(conn, referrals.c.referrer_id, ids), referrals.c.status == "settled"
     )
+    settled: dict[str, list[datetime]] = defaultdict(list)
+    for referrer_id, decided_at in conn.execute(query):
+        settled[referrer_id].append(decided_at or _LONG_AGO)
+    return {m: ReferralFacts(tuple(sorted(settled[m]))) for m in ids}
 
 
-def member_variables(
-    snapshot: MemberSnapshot, level: Level, ladder: TierLadder, *, at: datetime
-) -> dict[str, Any]:
-    """CEL's ``member`` as of ``at`` (money as float: CEL only, never for arithmetic)."""
-    past = [order for order in snapshot.orders if order.paid_at <= at]
-    registered = snapshot.registered_at
-    return {
-        "id": snapshot.member_id,
-        "tier": level.id,
-        "tier_rank": level.rank,
-        "paid_orders": len(past),
-        "net_spend": float(net_spend(past, snapshot.refunds, at=at, window=None)),
-        "qualifying_spend": float(net_spend(past, snapshot.refunds, at=at, window=ladder.window)),
-        "days_since_registered": (at - registered).days if registered else None,
-        "days_since_last_order": (at - past[-1].paid_at).days if past else None,
-        "birthday_month": snapshot.birthday.month if snapshot.birthday else None,
-        "referrals": snapshot.referrals,
-        "referred_by": snapshot.referred_by,
-        "locale": snapshot.locale,
-        "consents": dict(snapshot.consents),
-    }
+def read_referrals(facts: ReferralFacts, as_of: AsOf) -> Mapping[str, Any]:
+    return {"referrals": sum(settled <= as_of.at for settled in facts.settled_at)}
 
 
-def cel_value(value: Any) -> Any:
-    """Decimal to float and dates to ISO text, recursively: values CEL can compare."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {key: cel_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [cel_value(item) for item in value]
-    return value
+_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+_SAMPLE_REFERRALS = {"new": 0, "regular": 1, "top": 5}
 
 
-def order_variables(data: OrderPaid) -> dict[str, Any]:
-    items = [cel_value(item.model_dump()) for item in data.items]
-    return {
-        "total": float(data.total),
-        "item_count": sum(item.qty for item in data.items),
-        "categories": sorted({item.category for item in data.items if item.category}),
-        "items": items,
-    }
+def sample_referrals(program: Any, name: str) -> ReferralFacts:
+    return ReferralFacts((_LONG_AGO,) * _SAMPLE_REFERRALS[name])
 
 
-def event_variables(
-    event: Event,
-    *,
-    zone: ZoneInfo,
-    member: dict[str, Any] | None,
-    wanted: frozenset[str] = frozenset({"event", "now", "order"}),
-) -> dict[str, Any]:
-    """The CEL variables an earning rule may use for ``event`` (only those ``wanted``: building
-    them is most of the cost of a rule)."""
-    variables: dict[str, Any] = {"member": member or {}}
-    if "event" in wanted:
-        data = cel_value(event.data.model_dump())
-        variables["event"] = {"type": event.type, "occurred_at": event.occurred_at, "data": data}
-    if "now" in wanted:
-        variables["now"] = now_variables(event.occurred_at, zone)
-    if "order" in wanted and isinstance(event.data, OrderPaid):
-        variables["order"] = order_variables(event.data)
-    return variables
+TIER_SOURCE = MemberFieldSource(
+    TIERS, ("tier", "tier_rank"), fetch_tier_facts, read_tier, sample_tier
+)
+REFERRAL_SOURCE = MemberFieldSource(
+    REFERRALS, ("referrals",), fetch_referral_facts, read_referrals, sample_referrals
+)
+
+# ``event.data`` of the engine events loyalty emits (see tiers_store, tier_recalc, referral_store).
+EVENT_DATA = {
+    "tier.changed": ("direction", "from", "to", "qualifying_spend", "cause"),
+    "tier.downgrade_pending": (
+        "from",
+        "to",
+        "qualifying_spend",
+        "keep_needs",
+        "downgrade_at",
+        "downgrade_on",
+    ),
+    "referral.qualified": (
+        "referrer_member_id",
+        "referee_member_id",
+        "order_id",
+        "referral_code",
+    ),
+}
+
+
+def register_cel_fields() -> None:
+    """Supply loyalty's member fields and describe its events' data (called by the wiring)."""
+    register_member_source(TIER_SOURCE)
+    register_member_source(REFERRAL_SOURCE)
+    for event_type, names in EVENT_DATA.items():
+        register_event_data(event_type, dict.fromkeys(names, STRING))

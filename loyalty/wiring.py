@@ -14,6 +14,9 @@ from loyalty import handlers as _handlers  # noqa: F401  (subscribes the event h
 from loyalty import jobs as _jobs  # noqa: F401  (declares the actors, registers the jobs)
 from loyalty import tables as _tables  # noqa: F401  (registers the tables on the metadata)
 from loyalty.member_view import fetch_loyalty, print_demo_summary, render_loyalty
+from loyalty.variables import register_cel_fields
+
+register_cel_fields()  # member.tier, member.tier_rank, member.referrals; events' data
 
 
 def register_cli(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from campaigns.definitions import Campaign
+from core.program.cel_check import check_expressions
 from core.program.crossref import Loaded, LoadedFiles, cross_reference
 from core.program.program_file import ProgramFile
 from core.program.yamlbounds import SourceRefused, read_source
@@ -113,6 +114,7 @@ def read_program(directory: Path) -> tuple[Program | None, list[ProgramIssue]]:
         template_names=frozenset(path.stem for path in _yaml_files(directory / TEMPLATES_DIR)),
     )
     issues += cross_reference(files)
+    issues += check_expressions(files)
     issues.sort(key=lambda issue: issue.sort_key)
     if program_file is None or coupons is None or any(i.severity == "error" for i in issues):
         return None, issues

@@ -34,12 +34,23 @@ def cart(*lines: CartLine, total: str | None = None, shipping: str | None = None
 
 
 def facts(tier: str = "regular", *, paid_orders: int = 0, locale: str = "en") -> MemberFacts:
-    return MemberFacts(
-        member_id="m-1",
-        tier=tier,
-        tier_rank=TIER_RANKS[tier],
-        locale=locale,
-        paid_orders=paid_orders,
+    """A member's facts as core builds them (every CEL field, these values where they matter)."""
+    return MemberFacts.of(
+        {
+            "id": "m-1",
+            "tier": tier,
+            "tier_rank": TIER_RANKS[tier],
+            "paid_orders": paid_orders,
+            "net_spend": 0.0,
+            "qualifying_spend": 0.0,
+            "days_since_registered": 30,
+            "days_since_last_order": 3 if paid_orders else None,
+            "birthday_month": None,
+            "referrals": 0,
+            "referred_by": None,
+            "locale": locale,
+            "consents": {"email": False, "sms": False, "push": False},
+        }
     )
 
 

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from loyalty_shop import at, event, paid, program_with, registered, reviewed, shared
 
+from core.cel.history import MemberHistory, Profile
+from core.cel.variables import VariableSettings, event_variables, member_variables
 from core.program.program_file import Cap, FixedRule
 from loyalty.calendar import expiry_instant, now_variables, period_start
 from loyalty.earning import EarnRules, credits_for_event
 from loyalty.ladder import TierLadder
-from loyalty.variables import MemberSnapshot, event_variables, member_variables
+from loyalty.variables import REFERRALS, TIERS, ReferralFacts, TierFacts
 
 
 def earn(
@@ -28,13 +30,15 @@ def earn(
     """Points per rule that ``payload`` earns for a member in ``tier`` born in ``birthday``."""
     rules, ladder = EarnRules.from_program(program), TierLadder.from_program(program)
     shop_event = event(payload)
-    snapshot = MemberSnapshot(
+    history = MemberHistory(
         shop_event.member_id,
-        birthday=datetime.fromisoformat(birthday).date() if birthday else None,
+        profile=Profile(birthday=datetime.fromisoformat(birthday).date() if birthday else None),
+        provided={TIERS: TierFacts(ladder, tier), REFERRALS: ReferralFacts()},
     )
     level = ladder.level(tier)
-    member = member_variables(snapshot, level, ladder, at=shop_event.occurred_at)
-    variables = event_variables(shop_event, zone=rules.zone, member=member)
+    settings = VariableSettings(rules.zone, ladder.window)
+    member = member_variables(history, settings, at=shop_event.occurred_at)
+    variables = {**event_variables(shop_event, rules.zone), "member": member}
     credits = credits_for_event(
         shop_event,
         rules=rules,
@@ -205,7 +209,7 @@ def test_a_credit_explains_every_number_behind_it(program: Any) -> None:
     rules, ladder = EarnRules.from_program(program), TierLadder.from_program(program)
     order = event(paid("m-1", "o-9", "828.00", "2026-06-10 12:00"))
     member = {"birthday_month": 6}
-    variables = event_variables(order, zone=rules.zone, member=member)
+    variables = {**event_variables(order, rules.zone), "member": member}
 
     [credit] = credits_for_event(
         order, rules=rules, level=ladder.level("silver"), variables=variables, caps_used=Counter()

@@ -10,7 +10,7 @@ import pytest
 from loyalty_shop import at
 
 from loyalty.ladder import PaidOrder, Refund, TierLadder, net_spend, progress, upgrade_for
-from loyalty.variables import MemberSnapshot
+from loyalty.variables import TierChangeFact, TierFacts
 
 WINDOW = timedelta(days=365)
 
@@ -121,13 +121,18 @@ def test_a_paid_order_moves_up_only_when_a_higher_threshold_is_crossed(
     assert (change.to_tier if change else None) == expected
 
 
-def test_the_tier_held_at_a_past_time_comes_from_the_history() -> None:
-    snapshot = MemberSnapshot(
-        "m-1",
+def test_the_tier_held_at_a_past_time_comes_from_the_history(program: Any) -> None:
+    snapshot = TierFacts(
+        TierLadder.from_program(program),
         tier_id="gold",
-        changes=((at("2026-03-01 10:00"), "regular"), (at("2026-05-01 10:00"), "silver")),
+        changes=(
+            TierChangeFact(at("2026-03-01 10:00"), "regular", "recalc"),
+            TierChangeFact(at("2026-05-01 10:00"), "silver", "order:o-2"),
+        ),
     )
 
     assert snapshot.tier_at(at("2026-02-01 00:00")) == "regular"
     assert snapshot.tier_at(at("2026-04-01 00:00")) == "silver"
     assert snapshot.tier_at(at("2026-06-01 00:00")) == "gold"
+    # The order being judged is judged without the upgrade it caused.
+    assert snapshot.tier_at(at("2026-06-01 00:00"), exclude_order="o-2") == "silver"
