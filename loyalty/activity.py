@@ -199,10 +199,11 @@ def write_rounds(
     rounds: list[list[Credit | Reconcile]] = []
     last: dict[str, int] = {}
     for step in steps:
-        reconcile = isinstance(step, Reconcile)
-        member = members[step.trigger] if isinstance(step, Reconcile) else step.member_id
+        kind, member = (
+            (1, members[step.trigger]) if isinstance(step, Reconcile) else (0, step.member_id)
+        )
         index = last.get(member, 0)
-        if index % 2 != reconcile:
+        if index % 2 != kind:
             index += 1
         last[member] = index
         rounds += [[] for _ in range(index + 1 - len(rounds))]

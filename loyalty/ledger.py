@@ -8,14 +8,27 @@ Lots change only through conditional updates that re-check what the lock promise
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    column,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 
-from core.db import insert_ignoring_conflicts
+from core.db import bulk_insert, in_values, insert_ignoring_conflicts
 from loyalty.earning import Credit
 from loyalty.errors import LedgerConflict
 from loyalty.tables import points_accounts, points_ledger, points_lots, points_moves
@@ -253,3 +266,89 @@ def fetch_moves(conn: Connection, entry_ids: Sequence[int]) -> list[tuple[int, i
         points_moves.c.entry_id.in_(list(entry_ids))
     )
     return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
+
+
+# Lots per guarded UPDATE on SQLite: the CASE lists every lot three times, two parameters a lot.
+SQLITE_LOTS_PER_UPDATE = 500
+
+
+def apply_entry_moves(conn: Connection, moves: Mapping[int, Sequence[Move]]) -> None:
+    """``apply_moves`` for many entries (entry id → its moves): one guarded UPDATE of the lots,
+    one insert of the moves.
+
+    A lot moved by several entries changes once, by the sum, under the guard of that sum.
+    """
+    net: dict[int, int] = defaultdict(int)
+    for entry_moves in moves.values():
+        for lot_id, points in entry_moves:
+            net[lot_id] += points
+    changes = {lot_id: points for lot_id, points in sorted(net.items()) if points}
+    update_lots = _update_lots_pg if conn.dialect.name == "postgresql" else _update_lots_sqlite
+    changed = update_lots(conn, changes) if changes else set()
+    for lot_id, points in changes.items():
+        if lot_id not in changed:
+            raise LedgerConflict(lot_id, abs(points))
+    rows = [
+        {"entry_id": entry_id, "lot_id": lot_id, "points": points}
+        for entry_id, entry_moves in moves.items()
+        for lot_id, points in entry_moves
+    ]
+    bulk_insert(conn, points_moves, rows)
+
+
+def _lot_guard(delta: Any) -> Any:
+    """Points leave a lot that holds them; they come back only to a lot not yet expired."""
+    lots = points_lots.c
+    return or_(
+        and_(delta < 0, lots.remaining >= -delta),
+        and_(delta > 0, lots.remaining + delta <= lots.points, lots.expired_at.is_(None)),
+    )
+
+
+def _update_lots_pg(conn: Connection, changes: Mapping[int, int]) -> set[int]:
+    """``UPDATE … FROM unnest(ids, deltas)``: one short statement, two parameters."""
+    arrays = (
+        bindparam("lot_ids", list(changes), type_=postgresql.ARRAY(BigInteger)),
+        bindparam("deltas", list(changes.values()), type_=postgresql.ARRAY(BigInteger)),
+    )
+    moved = (
+        func.unnest(*arrays)
+        .table_valued(column("lot_id", BigInteger), column("delta", BigInteger))
+        .render_derived(name="moved")
+    )
+    stmt = (
+        update(points_lots)
+        .where(points_lots.c.id == moved.c.lot_id, _lot_guard(moved.c.delta))
+        .values(remaining=points_lots.c.remaining + moved.c.delta)
+        .returning(points_lots.c.id)
+    )
+    return set(conn.execute(stmt).scalars())
+
+
+def _update_lots_sqlite(conn: Connection, changes: Mapping[int, int]) -> set[int]:
+    """``UPDATE … SET remaining = remaining + CASE id … END … RETURNING id``, in parts."""
+    changed: set[int] = set()
+    lot_ids = list(changes)
+    for part in chunked(lot_ids, SQLITE_LOTS_PER_UPDATE):
+        delta = case({lot_id: changes[lot_id] for lot_id in part}, value=points_lots.c.id)
+        stmt = (
+            update(points_lots)
+            .where(points_lots.c.id.in_(list(part)), _lot_guard(delta))
+            .values(remaining=points_lots.c.remaining + delta)
+            .returning(points_lots.c.id)
+        )
+        changed.update(conn.execute(stmt).scalars())
+    return changed
+
+
+def change_debts(conn: Connection, deltas: Mapping[str, int], *, now: datetime) -> None:
+    """``change_debt`` for many members in one statement (member id → signed change)."""
+    changes = {member_id: delta for member_id, delta in deltas.items() if delta}
+    if not changes:
+        return
+    accounts = points_accounts.c
+    conn.execute(
+        update(points_accounts)
+        .where(in_values(conn, accounts.member_id, sorted(changes)))
+        .values(debt=accounts.debt + case(changes, value=accounts.member_id), updated_at=now)
+    )
