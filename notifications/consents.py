@@ -17,7 +17,7 @@ from notifications.guardrails import CHANNELS
 from notifications.store import fetch_unsubscribed_members, remove_unsubscribes
 
 
-@subscribe("member.registered", "member.updated")
+@subscribe("member.registered", "member.updated", needs_program=False)
 def lift_unsubscribes_on_new_consent(ctx: HandlerContext, events: Sequence[Event]) -> None:
     # One read for the whole batch: members who never unsubscribed (nearly all) cost no DELETE.
     grants = {

@@ -81,11 +81,15 @@ def dispatch_isolated(
     plan = registry.plan(events)
     if not plan:
         return 0
-    if ctx.program is None:
-        waiting = [(e, handler_name(h), NO_PROGRAM, "waiting") for h, batch in plan for e in batch]
-        return _record(ctx, waiting)
-    blocked = open_failures(ctx.conn, [e.member_id for _, batch in plan for e in batch])
     set_aside = 0
+    if ctx.program is None:
+        unready = [(h, batch) for h, batch in plan if registry.needs_program(h)]
+        waiting = [
+            (e, handler_name(h), NO_PROGRAM, "waiting") for h, batch in unready for e in batch
+        ]
+        set_aside += _record(ctx, waiting)
+        plan = [(h, batch) for h, batch in plan if not registry.needs_program(h)]
+    blocked = open_failures(ctx.conn, [e.member_id for _, batch in plan for e in batch])
     for handler, batch in plan:
         set_aside += _dispatch_one(ctx, handler, batch, blocked)
     return set_aside

@@ -67,15 +67,26 @@ class HandlerRegistry:
 
     def __init__(self) -> None:
         self._by_type: dict[str, list[Handler]] = defaultdict(list)
+        self._program_free: set[Handler] = set()
 
-    def subscribe(self, *event_types: str) -> Callable[[Handler], Handler]:
+    def subscribe(
+        self, *event_types: str, needs_program: bool = True
+    ) -> Callable[[Handler], Handler]:
+        """Subscribe a handler to event types. One that ``needs_program`` waits, while no
+        program is loaded, until one is (core.events.failures); others run at once."""
+
         def register(handler: Handler) -> Handler:
             for event_type in event_types:
                 if handler not in self._by_type[event_type]:
                     self._by_type[event_type].append(handler)
+            if not needs_program:
+                self._program_free.add(handler)
             return handler
 
         return register
+
+    def needs_program(self, handler: Handler) -> bool:
+        return handler not in self._program_free
 
     def unsubscribe(self, handler: Handler) -> None:
         for registered in self._by_type.values():

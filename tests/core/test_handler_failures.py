@@ -221,3 +221,17 @@ def test_a_handler_that_no_longer_exists_is_reported_not_dropped(engine: Engine)
 )
 def test_backoff_doubles_up_to_a_cap(attempts: int, delay: timedelta) -> None:
     assert backoff(attempts) == delay
+
+
+def test_bookkeeping_that_needs_no_program_runs_without_one(engine: Engine) -> None:
+    registry = HandlerRegistry()
+    seen: list[str] = []
+    registry.subscribe("order.paid", needs_program=False)(
+        lambda ctx, b: seen.extend(e.id for e in b)
+    )
+
+    report = ingest([paid("e-1", "m-1", "5")], Intake(engine=engine, now=NOW, registry=registry))
+
+    assert seen == ["e-1"]
+    assert report.tally("handler_waiting") == 0
+    assert failures(engine) == []

@@ -32,7 +32,9 @@ def program(shared_examples: Path) -> Program:
 
 def consent_registry() -> HandlerRegistry:
     registry = HandlerRegistry()
-    registry.subscribe("member.registered", "member.updated")(lift_unsubscribes_on_new_consent)
+    registry.subscribe("member.registered", "member.updated", needs_program=False)(
+        lift_unsubscribes_on_new_consent
+    )
     return registry
 
 
