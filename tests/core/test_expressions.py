@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from core.cel.parse import Unsupported, parse
+from core.cel.typecheck import check_types
+from core.cel.types import (
+    AUDIENCE,
+    BOOL,
+    CHECKOUT,
+    DOUBLE,
+    DYN,
+    INT,
+    STRING,
+    CelType,
+    Scope,
+    event_scope,
+)
 from core.expressions import CelExpression, ExpressionError, compile_expression
+from core.program.check import check_program
+from core.program.loader import ProgramInvalid, load_program
 
 
 class _Rule(BaseModel):
@@ -123,3 +141,180 @@ def test_a_model_field_reports_the_compile_error_with_its_position() -> None:
     error = raised.value.errors()[0]
     assert error["msg"] == "unknown variable 'nw', did you mean 'now'?"
     assert (error["ctx"]["line"], error["ctx"]["column"]) == (1, 1)
+
+
+# --- check: fields, types and sample members (core.cel, core.program.cel_check) -------------
+
+OWN_PROGRAM = Path(__file__).resolve().parents[2] / "examples" / "program"
+REVIEW = event_scope("an earn rule on review.posted", "review.posted")
+ORDER = event_scope("an earn rule on order.paid", "order.paid")
+
+
+@pytest.mark.parametrize(
+    ("source", "scope", "problem"),
+    [
+        ("member.birthday_mnth == now.month", CHECKOUT,
+         (7, "member has no field 'birthday_mnth'", "did you mean 'birthday_month'?")),
+        ("has(member.tiers)", AUDIENCE,
+         (11, "member has no field 'tiers'", "did you mean 'tier'?")),
+        ("member.consents.mail", AUDIENCE,
+         (16, "member.consents has no field 'mail'", "did you mean 'email'?")),
+        ("order.items.exists(i, i.categry == 'tea')", CHECKOUT,
+         (24, "item has no field 'categry'", "did you mean 'category'?")),
+        ("order.items[0].skux == 'a'", ORDER,
+         (15, "item has no field 'skux'", "did you mean 'sku'?")),
+        ("event.data.has_fotos", REVIEW,
+         (11, "event.data (review.posted) has no field 'has_fotos'", "did you mean 'has_photo'?")),
+        ("order.total > 1.0", REVIEW, (0, "'order' is not available in an earn rule on "
+         "review.posted", "the variables here are event, member, now")),
+        ("event.type == 'x'", CHECKOUT, (0, "'event' is not available in a coupon's when:",
+         "the variables here are cart, member, now, order")),
+        ("member.tier > 3", AUDIENCE, (12, "cannot compare string with int using >", None)),
+        ("order.total * 2 > 100.0", CHECKOUT, (12, "double * int is not defined",
+         "CEL does not convert numbers: write double(x) or int(x)")),
+        ("member.tier && now.day == 1", AUDIENCE,
+         (7, "&& needs true or false on each side, not string", None)),
+        ("member.paid_orders.exists(x, x > 1)", AUDIENCE,
+         (19, "exists() needs a list or a map, not int", None)),
+    ],
+)  # fmt: skip
+def test_the_field_walk_names_the_field_its_place_and_the_fix(
+    source: str, scope: Scope, problem: tuple[int, str, str | None]
+) -> None:
+    report = check_types(parse(source), scope)
+
+    assert [(p.at, p.message, p.hint) for p in report.problems] == [problem]
+
+
+@pytest.mark.parametrize(
+    ("source", "scope", "result"),
+    [
+        ("member.paid_orders >= 1 && member.days_since_last_order >= 90", AUDIENCE, BOOL),
+        ("member.birthday_month == now.month", ORDER, BOOL),
+        ('"tea" in order.categories || cart.item_count > 3', CHECKOUT, BOOL),
+        ("order.items.map(i, i.price).exists(p, p > 100.0)", ORDER, BOOL),
+        ("order.items.filter(i, i.qty > 1).size() > 0", ORDER, BOOL),
+        ("member.locale.startsWith('zh') ? member.tier : 'none'", AUDIENCE, STRING),
+        ("member.tier_rank + 1", AUDIENCE, INT),
+        ("member.net_spend / double(member.paid_orders)", AUDIENCE, DOUBLE),
+        ("event.data.items.all(item, item.qty >= 1)", ORDER, BOOL),
+        ("member.consents.exists(channel, member.consents[channel])", AUDIENCE, BOOL),
+        ("event.data.anything", event_scope("a campaign", "unknown.type"), DYN),
+        ('r"a\\b" == "x" && [1, 2][0] == 1 && {"a": 1}["a"] == 1', AUDIENCE, BOOL),
+        ("// a comment\nmember.referrals == 0", AUDIENCE, BOOL),
+    ],
+)
+def test_the_field_walk_accepts_what_the_variables_have(
+    source: str, scope: Scope, result: CelType
+) -> None:
+    report = check_types(parse(source), scope)
+
+    assert report.problems == []
+    assert report.result == result
+
+
+def test_the_parser_leaves_syntax_it_does_not_know_to_evaluation() -> None:
+    with pytest.raises(Unsupported):
+        parse("Msg{field: 1}.field == 1")
+
+
+def _program_with(tmp_path: Path, edits: list[tuple[str, str, str]]) -> Path:
+    program = tmp_path / "program"
+    shutil.copytree(OWN_PROGRAM, program)
+    for file, old, new in edits:
+        path = program / file
+        text = path.read_text(encoding="utf-8")
+        assert text.count(old) == 1, f"{old!r} is not in {file} exactly once"
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    return program
+
+
+WIN_BACK = "campaigns/win-back.yaml"
+AUDIENCE_TEXT = "member.paid_orders >= 1 && member.days_since_last_order >= 120"
+CEL_MISTAKES = {
+    "misspelt field": (
+        "program.yaml",
+        "when: now.month == 4",
+        "when: member.birthday_mnth == now.month",
+        "program.yaml:44:20: points.earn[1].when: member has no field 'birthday_mnth'"
+        " — did you mean 'birthday_month'?",
+    ),
+    "not a condition": (
+        "coupons.yaml",
+        "when: now.day == 8 ",
+        "when: member.tier ",
+        "coupons.yaml:57:13: coupons[5].eligibility.when: 'member.tier' gives a string, but a"
+        ' condition must be true or false — compare it, such as member.tier == "gold"'
+        " or member.paid_orders >= 1",
+    ),
+    "a variable its place does not have": (
+        "program.yaml",
+        "when: event.data.has_photo",
+        "when: order.total > 100.0",
+        "program.yaml:48:13: points.earn[2].when: 'order' is not available in an earn rule on"
+        " review.posted — the variables here are event, member, now",
+    ),
+    "a field of another event's data": (
+        "campaigns/tier-upgrade.yaml",
+        'event.data.direction == "up"',
+        'event.data.directon == "up"',
+        "campaigns/tier-upgrade.yaml:6:20: trigger.when: event.data (tier.changed) has no"
+        " field 'directon' — did you mean 'direction'?",
+    ),
+    "division by zero for a new member": (
+        WIN_BACK,
+        AUDIENCE_TEXT,
+        "100 / member.paid_orders > 1",
+        "campaigns/win-back.yaml:7:15: trigger.schedule.audience: fails for a new member with"
+        " no orders: division by zero in CEL expression",
+    ),
+    "a null field compared unguarded": (
+        WIN_BACK,
+        AUDIENCE_TEXT,
+        "member.days_since_last_order >= 120",
+        "campaigns/win-back.yaml:7:15: trigger.schedule.audience: fails for a new member with"
+        " no orders: No such overload: the operation is not defined for the given operand types"
+        " — member.days_since_last_order is null for a new member with no orders;"
+        " guard it: member.days_since_last_order != null && …",
+    ),
+    "a method on a null field": (
+        "coupons.yaml",
+        "when: now.day == 8 ",
+        "when: member.paid_orders > 100 || member.locale.size() > 1 ",
+        "coupons.yaml:57:13: coupons[5].eligibility.when: fails for a new member with no"
+        " orders: Undefined variable or function: 'size'"
+        " — member.locale is null for a new member with no orders;"
+        " guard it: member.locale != null && …",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"), CEL_MISTAKES.values(), ids=CEL_MISTAKES
+)
+def test_check_reports_a_cel_mistake_at_its_file_line_and_column(
+    tmp_path: Path, file: str, old: str, new: str, expected: str
+) -> None:
+    program = _program_with(tmp_path, [(file, old, new)])
+
+    issues = check_program(program)
+
+    assert [str(issue) for issue in issues] == [expected]
+    with pytest.raises(ProgramInvalid):  # the engine refuses it too, not just `check`
+        load_program(program)
+
+
+@pytest.mark.parametrize(
+    "audience",
+    [
+        "member.days_since_last_order != null && member.days_since_last_order >= 120",
+        "member.paid_orders >= 1 && member.days_since_last_order >= 120",
+        "member.days_since_last_order == null || member.days_since_last_order >= 120",
+        "has(member.locale) && member.birthday_month == now.month",
+        "member.paid_orders > 0 && member.net_spend / double(member.paid_orders) > 100.0",
+    ],
+)
+def test_a_guarded_null_passes_check(tmp_path: Path, audience: str) -> None:
+    program = _program_with(tmp_path, [(WIN_BACK, AUDIENCE_TEXT, audience)])
+
+    assert check_program(program) == []
