@@ -21,6 +21,7 @@ from core.money import CENT
 from coupons.errors import InvalidCart
 
 ZERO = Decimal("0.00")
+MAX_CART_BYTES = 1024 * 1024  # a cart file read by `coupons eligible`; /dev/zero is not a cart
 
 
 def _cents(amount: Decimal) -> Decimal:
@@ -116,11 +117,17 @@ def parse_cart(data: Any) -> Cart:
 def read_cart_file(path: Path) -> Cart:
     """A cart from a JSON file (``-`` is not supported: carts are small files)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as stream:
+            text = stream.read(MAX_CART_BYTES + 1)
+        if len(text) > MAX_CART_BYTES:
+            raise InvalidCart(f"{path}: over {MAX_CART_BYTES // 2**20} MB; a cart is a small file")
+        data = json.loads(text.decode("utf-8"))
     except FileNotFoundError:
         raise InvalidCart(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidCart(f"{path}: cannot read it: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InvalidCart(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise InvalidCart(f"{path}: JSON nested too deeply for a cart") from None
     return parse_cart(data)

@@ -25,8 +25,9 @@ def describe_environment_error(exc: BaseException) -> str | None:
         return _unreachable(exc)
     if isinstance(exc, NoSuchModuleError) or _bad_url(exc) or _missing_driver(exc):
         return f"unsupported database URL {database_url()!r}; {_URL_FIX}"
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror or exc}"
+    if isinstance(exc, OSError) and exc.errno is not None:  # a disk, a permission, a socket
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        return f"{where}{exc.strerror or exc}"
     return None
 
 

@@ -25,6 +25,7 @@ def shop(cli_env: Path) -> Path:
     """The example program with the example scenario ingested (members m-lin, m-zhao, …)."""
     result = runner.invoke(app, ["events", "ingest", str(SCENARIO)])
     assert "accepted" in result.stdout, result.output
+    (cli_env / "deep.json").write_text("[" * 100_000)
     return cli_env
 
 
@@ -76,6 +77,8 @@ def test_absurd_arguments_are_usage_errors_naming_the_option(
         (["points", "redeem", "m-lin", "999999", "--order", "o-1", "--total", "9.00"], "points"),
         (["members", "show", "[/]"], "no member by the id of '[/]'"),
         (["coupons", "eligible", "m-lin", "--cart", str(SCENARIO)], "not valid JSON"),
+        (["coupons", "eligible", "m-lin", "--cart", "deep.json"], "nested too deeply"),
+        (["coupons", "eligible", "m-lin", "--cart", "/dev/zero"], "over 1 MB"),
         (["schema", "--out", str(SCENARIO)], "File exists"),
         (["demo", "--dir", str(SCENARIO)], "Not a directory"),
     ],
