@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from core.events.handlers import HandlerContext, subscribe
 from core.events.types import Event, OrderPaid, OrderRefunded
 from coupons.carts import cart_from_items
-from coupons.redemption import RedemptionOutcome, redeem_order, return_refunded_coupons
+from coupons.redemption import (
+    RedemptionOutcome,
+    fetch_batch_codes,
+    redeem_order,
+    return_refunded_coupons,
+)
 from coupons.refusals import Refusal, record_refusals, refusals_of
 
 log = logging.getLogger(__name__)
@@ -23,29 +29,35 @@ REFUSED_TALLY = "coupon_refused"
 @subscribe("order.paid")
 def redeem_paid_orders(ctx: HandlerContext, events: Sequence[Event]) -> None:
     """Redeem each paid order's ``coupon_codes`` (judged at the time it was paid); record the
-    codes refused, all of the batch in one statement."""
+    codes refused. The batch's codes are read in one query, refusals written in one."""
     if ctx.program is None:
         return
+    paid = [e for e in events if isinstance(e.data, OrderPaid) and e.data.coupon_codes]
+    if not paid:
+        return
+    stored = fetch_batch_codes(ctx.conn, [e.data.coupon_codes for e in paid])  # type: ignore[attr-defined]
     refused: list[Refusal] = []
-    for event in events:
-        if isinstance(event.data, OrderPaid) and event.data.coupon_codes:
-            outcomes = _redeem(ctx, event, event.data)
-            refused += refusals_of(
-                outcomes,
-                order_id=event.data.order_id,
-                member_id=event.member_id,
-                refused_at=event.occurred_at,
-                event_id=event.id,
-            )
-            # A refund that arrived before its order is applied now.
-            order_ids = [event.data.order_id]
-            return_refunded_coupons(ctx.conn, ctx.program, order_ids=order_ids, now=ctx.now)
+    for event in paid:
+        data = event.data
+        assert isinstance(data, OrderPaid)
+        refused += refusals_of(
+            _redeem(ctx, event, data, stored),
+            order_id=data.order_id,
+            member_id=event.member_id,
+            refused_at=event.occurred_at,
+            event_id=event.id,
+        )
+    # A refund that arrived before its order is applied now.
+    order_ids = [e.data.order_id for e in paid]  # type: ignore[attr-defined]
+    return_refunded_coupons(ctx.conn, ctx.program, order_ids=order_ids, now=ctx.now)
     recorded = record_refusals(ctx.conn, refused)
     if recorded:
         ctx.tally(REFUSED_TALLY, recorded)
 
 
-def _redeem(ctx: HandlerContext, event: Event, data: OrderPaid) -> list[RedemptionOutcome]:
+def _redeem(
+    ctx: HandlerContext, event: Event, data: OrderPaid, stored: dict[str, Any]
+) -> list[RedemptionOutcome]:
     cart = cart_from_items(data.items, total=None if data.items else data.total)
     return redeem_order(
         ctx.conn,
@@ -55,6 +67,7 @@ def _redeem(ctx: HandlerContext, event: Event, data: OrderPaid) -> list[Redempti
         codes=data.coupon_codes,
         cart=cart,
         now=event.occurred_at,
+        stored=stored,
     )
 
 

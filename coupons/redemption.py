@@ -32,7 +32,7 @@ from coupons.decisions import Decision
 from coupons.holds import claim_use, redeem_reserved, return_redeemed
 from coupons.rules import CouponRule, get_rules
 from coupons.snapshots import REDEEMED, RESERVED
-from coupons.wallet import fetch_codes
+from coupons.wallet import WalletCoupon, fetch_codes
 
 ZERO = Decimal("0.00")
 # Someone else's code is "unknown" to the member (a wallet's codes are never disclosed), but
@@ -63,11 +63,14 @@ def redeem_order(
     codes: Sequence[str],
     cart: Cart,
     now: datetime,
+    stored: Mapping[str, WalletCoupon] | None = None,
 ) -> list[RedemptionOutcome]:
     """Redeem the codes of a paid order: its reservations, else each code on its own merits.
-    Never raises for a refused code (the order is paid); the outcomes say what happened."""
+    Never raises for a refused code (the order is paid); the outcomes say what happened.
+    ``stored``: the codes as fetched for a whole batch (:func:`fetch_batch_codes`)."""
     wanted = requested_codes(codes)
-    stored = fetch_codes(conn, [code for code in wanted if code])
+    if stored is None:
+        stored = fetch_codes(conn, [code for code in wanted if code])
     outcomes, direct = [], []
     for code in sorted(wanted):
         entry = stored.get(code)
@@ -83,6 +86,12 @@ def redeem_order(
     if direct:
         outcomes += _redeem_directly(conn, program, member_id, order_id, direct, cart, now)
     return outcomes
+
+
+def fetch_batch_codes(conn: Connection, code_lists: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """The stored codes that any of the orders' code lists names, in one query."""
+    wanted = {code for codes in code_lists for code in requested_codes(codes) if code}
+    return fetch_codes(conn, sorted(wanted))
 
 
 def _redeem_directly(
