@@ -11,15 +11,17 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Connection,
     DateTime,
     Engine,
+    Integer,
     MetaData,
     Numeric,
     Table,
@@ -32,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.sql import operators
 from sqlalchemy.sql.dml import Insert
 
 metadata = MetaData(
@@ -69,9 +72,70 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def Money() -> Numeric[Decimal]:
-    """An exact amount of money: 18 digits, 2 after the point, read back as Decimal."""
-    return Numeric(18, 2, asdecimal=True)
+CENT = Decimal("0.01")
+# NUMERIC(18, 2) holds amounts below 10^16; SQLite's integer cents hold the same range, so both
+# databases accept and refuse the same amounts.
+MONEY_LIMIT = Decimal(10) ** 16
+
+
+class Money(TypeDecorator[Decimal]):
+    """An exact amount of money, 18 digits with 2 after the point, read back as Decimal.
+
+    PostgreSQL stores ``NUMERIC(18, 2)``. SQLite would keep a NUMERIC as a float (it stores
+    ``99999999999999.99`` as ``…98``), so there the column is a BIGINT of cents: binding
+    multiplies by 100, reading (a column, or a ``SUM``/``COALESCE``/``MAX`` of one, which
+    keep its type) divides again. SQL on both databases therefore stays exact, and compares
+    and sums money columns with each other and with bound amounts alike. Only SQL that mixes
+    a money column with a literal that is not bound through this type (``total > 100`` written
+    as text, ``total * 100``) would see the cents: use bound parameters.
+    """
+
+    impl = Numeric(18, 2, asdecimal=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(18, 2, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        amount = _exact_amount(value)
+        return int(amount.scaleb(2)) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-2)
+        return Decimal(value).quantize(CENT)
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        # A value compared with, added to or subtracted from money is an amount: it binds as
+        # money (cents on SQLite). A factor or divisor is a plain number: ``total * 2`` is
+        # still money, and scaling the cents scales the amount.
+        if op in _SCALING:
+            return Numeric(asdecimal=True) if isinstance(value, Decimal) else Integer()
+        return self
+
+
+_SCALING = frozenset({operators.mul, operators.truediv, operators.floordiv, operators.mod})
+
+
+def _exact_amount(value: Any) -> Decimal:
+    """``value`` rounded to the cent as NUMERIC(18, 2) rounds (half away from zero)."""
+    if isinstance(value, float | bool) or not isinstance(value, Decimal | int | str):
+        raise TypeError(f"money must be a Decimal, not {type(value).__name__} {value!r}")
+    try:
+        amount = Decimal(value)
+        if amount.is_finite() and abs(amount) < MONEY_LIMIT:
+            amount = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or abs(amount) >= MONEY_LIMIT:
+        raise ValueError(f"amount {value!r} cannot be stored: money columns hold less than 10^16")
+    return amount
 
 
 JsonDocument = JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -180,12 +244,12 @@ def bulk_insert(
     rows: Sequence[dict[str, Any]],
     *,
     conflict_keys: Sequence[str] | None = None,
-    returning: str | None = None,
+    returning: str | tuple[str, ...] | None = None,
     update_columns: Sequence[str] = (),
 ) -> list[Any]:
     """Insert many rows in one statement, skipping conflicts on ``conflict_keys`` if given (or,
     with ``update_columns``, overwriting those columns of the existing row); returns the
-    ``returning`` column of the rows written.
+    ``returning`` column of the rows written (a tuple of names: a tuple per row).
 
     PostgreSQL gets one ``INSERT … SELECT FROM unnest(arrays)``: a single short statement
     whatever the row count (a multi-row VALUES list of 1,000 rows costs more to build and parse
@@ -198,9 +262,15 @@ def bulk_insert(
         if returning is None:
             conn.execute(stmt, list(rows))
             return []
+        if isinstance(returning, tuple):
+            columns = [table.c[name] for name in returning]
+            return [tuple(row) for row in conn.execute(stmt.returning(*columns), list(rows))]
         return list(conn.execute(stmt.returning(table.c[returning]), list(rows)).scalars())
-    statement, params = _unnest_insert(table, rows, conflict_keys, returning, update_columns)
+    names = ", ".join(returning) if isinstance(returning, tuple) else returning
+    statement, params = _unnest_insert(table, rows, conflict_keys, names, update_columns)
     result = conn.exec_driver_sql(statement, params)
+    if isinstance(returning, tuple):
+        return [tuple(row) for row in result]
     return [row[0] for row in result] if returning else []
 
 

@@ -26,6 +26,10 @@ from sqlalchemy import (
 from core.db import JsonDocument, Money, UtcDateTime, metadata
 
 Id = BigInteger().with_variant(Integer, "sqlite")
+# Points: 64-bit everywhere (SQLite's INTEGER already is; declaring it so there spares existing
+# embedded databases a rebuild of the ledger tables). Operations and balances are bounded far
+# below (core.bounds), so sums over any number of a member's rows stay in range.
+Points = BigInteger().with_variant(Integer, "sqlite")
 
 member_tiers = Table(
     "member_tiers",
@@ -60,7 +64,7 @@ points_accounts = Table(
     "points_accounts",
     metadata,
     Column("member_id", String(200), primary_key=True),
-    Column("debt", Integer, nullable=False, server_default="0"),
+    Column("debt", Points, nullable=False, server_default="0"),
     Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("debt >= 0", name="debt_not_negative"),
 )
@@ -71,8 +75,8 @@ points_ledger = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("member_id", String(200), nullable=False),
     Column("kind", String(16), nullable=False),  # earn, redeem, expire, reverse, adjust
-    Column("points", Integer, nullable=False),  # signed change to the member's lots
-    Column("debt", Integer, nullable=False, server_default="0"),  # signed change to the debt
+    Column("points", Points, nullable=False),  # signed change to the member's lots
+    Column("debt", Points, nullable=False, server_default="0"),  # signed change to the debt
     Column("rule_id", String(64)),  # the earn rule, or what caused a non-earn entry
     Column("reason", Text, nullable=False),
     Column("order_id", String(200)),
@@ -96,9 +100,9 @@ points_lots = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("member_id", String(200), nullable=False),
     Column("entry_id", BigInteger, nullable=False),  # the credit entry that created the lot
-    Column("points", Integer, nullable=False),
-    Column("remaining", Integer, nullable=False),
-    Column("expired_points", Integer, nullable=False, server_default="0"),
+    Column("points", Points, nullable=False),
+    Column("remaining", Points, nullable=False),
+    Column("expired_points", Points, nullable=False, server_default="0"),
     Column("available_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime()),  # None: never expires (expiry policy none)
     Column("expired_at", UtcDateTime()),  # the expiry run that zeroed it
@@ -116,7 +120,7 @@ points_moves = Table(
     metadata,
     Column("entry_id", BigInteger, nullable=False),
     Column("lot_id", BigInteger, nullable=False),
-    Column("points", Integer, nullable=False),  # signed: drawn from (-) or restored to (+)
+    Column("points", Points, nullable=False),  # signed: drawn from (-) or restored to (+)
     PrimaryKeyConstraint("entry_id", "lot_id"),
     Index("ix_points_moves_lot", "lot_id"),
 )

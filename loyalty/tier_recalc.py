@@ -31,10 +31,10 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    cast,
     func,
     literal,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy import text as sql_text
@@ -102,9 +102,9 @@ class RecalcReport:
 
 
 def _money(column: Any, *, cents: bool) -> Any:
-    """Money as SQL sums it exactly: numeric on PostgreSQL, integer cents on SQLite (which
-    keeps Numeric as a float)."""
-    return cast(func.round(column * 100), BigInteger) if cents else column
+    """Money as SQL sums it exactly: numeric on PostgreSQL, integer cents on SQLite (where
+    ``core.db.Money`` stores cents; read raw here, as integers)."""
+    return type_coerce(column, BigInteger) if cents else column
 
 
 def _spend(ladder: TierLadder, as_of: datetime, members_in: MemberRange, cents: bool) -> Any:

@@ -18,6 +18,8 @@ from pydantic import (
     field_validator,
 )
 
+from core.bounds import MAX_POINTS_PER_OPERATION
+
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
@@ -93,7 +95,7 @@ class OrderPaid(EventData):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CNY"
     items: list[Item] = Field(default_factory=list, max_length=MAX_ITEMS)
     coupon_codes: list[Text64] = Field(default_factory=list, max_length=MAX_COUPON_CODES)
-    points_redeemed: int = Field(default=0, ge=0)
+    points_redeemed: int = Field(default=0, ge=0, le=MAX_POINTS_PER_OPERATION)
     cart_id: Id | None = None
 
 
