@@ -22,7 +22,14 @@ from core.cel.variables import VariableSettings, event_variables, member_variabl
 from core.events.handlers import HandlerContext
 from core.events.types import Event, OrderPaid, OrderRefunded
 from loyalty.calendar import period_start
-from loyalty.earning import CapKey, Credit, EarnRules, cap_key, credits_for_event
+from loyalty.earning import (
+    CapKey,
+    ConditionMemo,
+    Credit,
+    EarnRules,
+    cap_key,
+    credits_for_event,
+)
 from loyalty.ladder import Level, TierChange, TierLadder, net_spend, upgrade_for
 from loyalty.ledger import lock_accounts
 from loyalty.points import record_credits
@@ -59,6 +66,7 @@ def plan_activity(
     plan = ActivityPlan()
     upgraded: dict[str, TierChange] = {}
     reads: dict[str, frozenset[str]] = {}
+    memo = ConditionMemo()
     settings = VariableSettings(rules.zone, ladder.window)
     for event in sorted(events, key=lambda e: (e.occurred_at, e.id)):
         history = histories.get(event.member_id) or MemberHistory(event.member_id)
@@ -76,7 +84,7 @@ def plan_activity(
         wanted = reads.setdefault(event.type, rules.reads(event.type))
         variables = _variables(event, history, level, settings=settings, wanted=wanted)
         plan.steps += credits_for_event(
-            event, rules=rules, level=level, variables=variables, caps_used=caps_used
+            event, rules=rules, level=level, variables=variables, caps_used=caps_used, memo=memo
         )
         if isinstance(event.data, OrderPaid):
             change = _upgrade(event, event.data, history, ladder, earlier, tiers.tier_id)

@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from core.events.types import Event
+from core.expressions import Expression
 from core.program.program_file import BoostRule, Expiry, FixedRule, PurchaseRule
 from loyalty.calendar import expiry_instant, period_start
 from loyalty.ladder import Level
@@ -95,6 +96,33 @@ class EarnRules:
 CapKey = tuple[str, str, datetime]  # member, rule, start of the business period
 
 
+class ConditionMemo:
+    """Results of ``when:`` conditions that read only ``now``, kept for one batch.
+
+    CEL is pure: a condition such as ``now.month == 4`` has one result per value of ``now``,
+    so a batch of 1,000 orders evaluates it once per business hour instead of 1,000 times
+    (the evaluation is most of an order's rule cost). Conditions that read ``member``,
+    ``order`` or ``event`` are evaluated each time.
+    """
+
+    def __init__(self) -> None:
+        self._results: dict[tuple[str, tuple[Any, ...]], bool] = {}
+        self._now_only: dict[str, bool] = {}
+
+    def holds(self, condition: Expression, variables: Mapping[str, Any]) -> bool:
+        source = condition.source
+        now_only = self._now_only.get(source)
+        if now_only is None:
+            now_only = self._now_only[source] = set(condition.program.variables()) <= {"now"}
+        if not now_only:
+            return condition.is_true(variables)
+        key = (source, tuple(variables["now"].values()))
+        result = self._results.get(key)
+        if result is None:
+            result = self._results[key] = condition.is_true(variables)
+        return result
+
+
 def cap_key(rule: FixedRule, member_id: str, at: datetime, zone: ZoneInfo) -> CapKey:
     assert rule.cap is not None
     return (member_id, rule.id, period_start(at, rule.cap.per, zone))
@@ -107,18 +135,20 @@ def credits_for_event(
     level: Level,
     variables: Mapping[str, Any],
     caps_used: Counter[CapKey],
+    memo: ConditionMemo | None = None,
 ) -> list[Credit]:
     """The credits ``event`` earns; ``caps_used`` is updated with the capped awards made."""
+    memo = memo or ConditionMemo()
     credits = []
     for rule in rules.for_event(event.type):
-        if rule.when is not None and not rule.when.is_true(variables):
+        if rule.when is not None and not memo.holds(rule.when, variables):
             continue
         if isinstance(rule, FixedRule) and rule.cap is not None:
             key = cap_key(rule, event.member_id, event.occurred_at, rules.zone)
             if caps_used[key] >= rule.cap.max:
                 continue
             caps_used[key] += 1
-        credit = _credit(event, rule, rules, level, variables)
+        credit = _credit(event, rule, rules, level, variables, memo)
         if credit is not None:
             credits.append(credit)
     return credits
@@ -130,11 +160,12 @@ def _credit(
     rules: EarnRules,
     level: Level,
     variables: Mapping[str, Any],
+    memo: ConditionMemo,
 ) -> Credit | None:
     boosts = [
         boost
         for boost in rules.boosts.get(rule.id, ())
-        if boost.when is None or boost.when.is_true(variables)
+        if boost.when is None or memo.holds(boost.when, variables)
     ]
     if isinstance(rule, PurchaseRule):
         total = getattr(event.data, "total", None)
