@@ -5,12 +5,17 @@ ledger held for the batch's orders and members (``RefundFacts``): each planned r
 take-back updates that copy (the lots' remaining points, the order's restored and taken-back
 totals, the lots its redemption still holds out), so a member's second refund in the batch
 sees the lots exactly as the first left them, as if they had been written one by one.
+
+The facts start with the orders' own lots and the lots they drew on, which is all most
+refunds touch (a take-back draws on the order's own lots first). A member whose take-back
+needs more is reported ``incomplete``; the caller fetches that member's lots and plans again
+(a member's plan depends only on that member's lots, so the others' plans do not change).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -67,8 +72,13 @@ class RefundFacts:
 
     orders: dict[str, OrderPoints]  # the orders that exist, by id
     drawn: dict[str, dict[int, int]]  # order → lot → points its redemption still holds out
-    lots: dict[int, Lot]  # the members' lots holding points, and the lots the orders drew on
+    lots: dict[int, Lot]  # the orders' own lots, the lots they drew on, the lots of `complete`
     recorded: frozenset[str]  # idempotency keys of the orders' entries
+    complete: frozenset[str] = frozenset()  # members whose every lot holding points is in lots
+
+    def with_member_lots(self, member_ids: Iterable[str], lots: dict[int, Lot]) -> RefundFacts:
+        """These facts, with every lot holding points of ``member_ids`` (as read now)."""
+        return replace(self, lots={**self.lots, **lots}, complete=self.complete.union(member_ids))
 
 
 @dataclass(frozen=True)
@@ -81,10 +91,15 @@ class PlannedEntry:
 
 @dataclass
 class ReconcilePlan:
-    """Per request, the order as it stood before it (None: no such order); the entries."""
+    """Per request, the order as it stood before it (None: no such order); the entries.
+
+    ``incomplete``: members whose take-back needed more than their order's own lots, and
+    whose other lots the facts lack; the plan is not to be written until they are fetched.
+    """
 
     states: list[OrderPoints | None] = field(default_factory=list)
     entries: list[PlannedEntry] = field(default_factory=list)
+    incomplete: set[str] = field(default_factory=set)
 
 
 def plan_reconciliations(
@@ -96,7 +111,7 @@ def plan_reconciliations(
     reconciliation already happened: it is planned no further and changes nothing.
     """
     books = _Books.of(facts)
-    plan = ReconcilePlan()
+    plan = ReconcilePlan(incomplete=books.incomplete)
     for request in requests:
         state = books.orders.get(request.order_id)
         plan.states.append(state)
@@ -118,6 +133,8 @@ class _Books:
     lots: dict[int, Lot]
     lots_of: dict[str, list[int]]
     recorded: set[str]
+    complete: frozenset[str]
+    incomplete: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, facts: RefundFacts) -> _Books:
@@ -125,7 +142,14 @@ class _Books:
         for lot in facts.lots.values():
             lots_of[lot.member_id].append(lot.id)
         drawn = {order_id: dict(lots) for order_id, lots in facts.drawn.items()}
-        return cls(dict(facts.orders), drawn, dict(facts.lots), lots_of, set(facts.recorded))
+        return cls(
+            dict(facts.orders),
+            drawn,
+            dict(facts.lots),
+            lots_of,
+            set(facts.recorded),
+            facts.complete,
+        )
 
     def record(self, planned: PlannedEntry | None) -> list[PlannedEntry]:
         if planned is None or planned.draft.idempotency_key[:400] in self.recorded:
@@ -206,6 +230,8 @@ def _take_back(
     lots = books.member_lots(state.member_id, now)
     earned = set(state.earn_entry_ids)  # the order's own lots first, then the member's others
     own = [lot for lot in lots if lot.entry_id in earned]
+    if sum(lot.remaining for lot in own) < want and state.member_id not in books.complete:
+        books.incomplete.add(state.member_id)
     moves, short = plan_draw(own + [lot for lot in lots if lot.entry_id not in earned], want)
     draft = EntryDraft(
         member_id=state.member_id,

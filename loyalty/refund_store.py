@@ -53,7 +53,7 @@ def fetch_order_totals(conn: Connection, order_ids: Iterable[str]) -> dict[str, 
         orders.c.order_id, orders.c.member_id, orders.c.total, refunded.label("refunded")
     ).where(in_values(conn, orders.c.order_id, ids))
     totals = {}
-    for row in conn.execute(query):
+    for row in conn.execute(query).all():
         total = cents(row.total)
         refunded_cents = min(total, cents(Decimal(row.refunded)))
         totals[row.order_id] = OrderTotals(row.order_id, row.member_id, total, refunded_cents)
@@ -63,20 +63,39 @@ def fetch_order_totals(conn: Connection, order_ids: Iterable[str]) -> dict[str, 
 def fetch_refund_facts(
     conn: Connection, totals: dict[str, OrderTotals], *, now: datetime
 ) -> RefundFacts:
-    """Everything ``plan_reconciliations`` reads about the orders, in three queries; the
-    caller holds the members' account locks."""
+    """Everything ``plan_reconciliations`` reads about the orders, in three queries (the lots:
+    the orders' own and the ones they drew on); the caller holds the members' account locks."""
     entries = _fetch_entries(conn, sorted(totals))
     states = {
         order_id: _order_points(order, entries[order_id]) for order_id, order in totals.items()
     }
-    drawn = _fetch_drawn(conn, [s for s in states.values() if s.refunded_cents > 0])
-    members = sorted({s.member_id for s in states.values() if s.refunded_cents > 0})
+    refunding = [state for state in states.values() if state.refunded_cents > 0]
+    drawn = _fetch_drawn(conn, refunding)
+    earn_ids = sorted({entry_id for state in refunding for entry_id in state.earn_entry_ids})
     lot_ids = sorted({lot_id for lots in drawn.values() for lot_id in lots})
+    lots = points_lots.c
+    wanted = [in_values(conn, lots.entry_id, earn_ids)] if earn_ids else []
+    wanted += [in_values(conn, lots.id, lot_ids)] if lot_ids else []
     return RefundFacts(
         orders=states,
         drawn=drawn,
-        lots=_fetch_lots(conn, members, lot_ids, now=now),
+        lots=_fetch_lots(conn, or_(*wanted)) if wanted else {},
         recorded=frozenset(row.idempotency_key for rows in entries.values() for row in rows),
+    )
+
+
+def fetch_member_lots(
+    conn: Connection, member_ids: Sequence[str], *, now: datetime
+) -> dict[int, Lot]:
+    """The members' lots holding points and not expired."""
+    lots = points_lots.c
+    return _fetch_lots(
+        conn,
+        and_(
+            in_values(conn, lots.member_id, member_ids),
+            lots.remaining > 0,
+            or_(lots.expires_at.is_(None), lots.expires_at > now),
+        ),
     )
 
 
@@ -93,7 +112,7 @@ def _fetch_entries(conn: Connection, order_ids: Sequence[str]) -> dict[str, list
         points_ledger.c.debt,
         points_ledger.c.idempotency_key,
     ).where(in_values(conn, points_ledger.c.order_id, order_ids))
-    for row in conn.execute(query):
+    for row in conn.execute(query).all():
         entries[row.order_id].append(row)
     return entries
 
@@ -131,38 +150,25 @@ def _fetch_drawn(conn: Connection, states: Sequence[OrderPoints]) -> dict[str, d
     query = select(moves.entry_id, moves.lot_id, moves.points).where(
         in_values(conn, moves.entry_id, sorted(order_of))
     )
-    for entry_id, lot_id, points in conn.execute(query):
+    for entry_id, lot_id, points in conn.execute(query).all():
         lots = drawn[order_of[entry_id]]
         lots[lot_id] = lots.get(lot_id, 0) - points
     return dict(drawn)
 
 
-def _fetch_lots(
-    conn: Connection, member_ids: Sequence[str], lot_ids: Sequence[int], *, now: datetime
-) -> dict[int, Lot]:
-    """The members' lots holding points and not expired, and the lots ``lot_ids`` as they are."""
-    if not member_ids:
-        return {}
+def _fetch_lots(conn: Connection, where: Any) -> dict[int, Lot]:
     lots = points_lots.c
-    holding = and_(
-        in_values(conn, lots.member_id, member_ids),
-        lots.remaining > 0,
-        or_(lots.expires_at.is_(None), lots.expires_at > now),
-    )
-    where = or_(holding, in_values(conn, lots.id, lot_ids)) if lot_ids else holding
-    return {
-        row.id: Lot(
-            id=row.id,
-            member_id=row.member_id,
-            entry_id=row.entry_id,
-            points=row.points,
-            remaining=row.remaining,
-            expired_points=row.expired_points,
-            available_at=row.available_at,
-            expires_at=row.expires_at,
-        )
-        for row in conn.execute(select(points_lots).where(where))
-    }
+    query = select(
+        lots.id,
+        lots.member_id,
+        lots.entry_id,
+        lots.points,
+        lots.remaining,
+        lots.expired_points,
+        lots.available_at,
+        lots.expires_at,
+    ).where(where)
+    return {row[0]: Lot(*row) for row in conn.execute(query).all()}
 
 
 def write_reconciliations(

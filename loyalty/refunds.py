@@ -33,6 +33,7 @@ from loyalty.ledger import lock_accounts
 from loyalty.refund_plan import OrderPoints, ReconcileRequest, plan_reconciliations
 from loyalty.refund_store import (
     cents,
+    fetch_member_lots,
     fetch_order_totals,
     fetch_refund_facts,
     write_reconciliations,
@@ -67,6 +68,10 @@ def reconcile_orders(
     debts.update(lock_accounts(conn, sorted(unlocked), now=now))
     facts = fetch_refund_facts(conn, totals, now=now)
     plan = plan_reconciliations(requests, facts, now=now)
+    while plan.incomplete:  # at most once more: the other members' plans stay as they were
+        lots = fetch_member_lots(conn, sorted(plan.incomplete), now=now)
+        facts = facts.with_member_lots(plan.incomplete, lots)
+        plan = plan_reconciliations(requests, facts, now=now)
     write_reconciliations(conn, plan.entries, now=now, debts=debts)
     return plan.states
 
