@@ -29,7 +29,6 @@ from sqlalchemy.exc import StatementError
 
 from core.db import Money, bulk_insert, get_engine
 from core.events.tables import orders, refunds
-from core.migrate import upgrade
 
 LARGEST = Decimal("99999999999999.99")
 EXTREMES = [
@@ -152,15 +151,15 @@ def test_order_totals_and_refunds_sum_and_compare_exactly(engine: Engine) -> Non
 def test_an_amount_no_money_column_can_hold_is_refused_on_both(
     probe_engine: Engine, amount: Decimal
 ) -> None:
-    with pytest.raises(StatementError, match="money columns hold less than 10\\^16"):
-        with probe_engine.begin() as conn:
-            conn.execute(insert(probe), {"id": 1, "amount": amount})
+    refused = pytest.raises(StatementError, match="money columns hold less than 10\\^16")
+    with refused, probe_engine.begin() as conn:
+        conn.execute(insert(probe), {"id": 1, "amount": amount})
 
 
 def test_a_float_is_never_money(probe_engine: Engine) -> None:
-    with pytest.raises(StatementError, match="money must be a Decimal, not float"):
-        with probe_engine.begin() as conn:
-            conn.execute(insert(probe), {"id": 1, "amount": 0.1})
+    refused = pytest.raises(StatementError, match="money must be a Decimal, not float")
+    with refused, probe_engine.begin() as conn:
+        conn.execute(insert(probe), {"id": 1, "amount": 0.1})
 
 
 def test_more_than_two_decimals_round_half_away_from_zero_on_both(probe_engine: Engine) -> None:
