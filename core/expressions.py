@@ -1,7 +1,10 @@
 """CEL expressions (`when:`, `audience:`): compiled once when a program loads, evaluated often.
 
 Compilation rejects syntax errors and variables the contract does not define, so a typo such as
-``membr.tier`` fails at ``check`` time instead of silently never matching in production.
+``membr.tier`` fails at ``check`` time instead of silently never matching in production. Fields,
+types and the variables each place may use are checked once the program's files are read
+(:mod:`core.program.cel_check`, with the schema of :mod:`core.cel.types`); the variables
+themselves are built by :mod:`core.cel.variables` (docs/cel.md says what each field means).
 """
 
 from __future__ import annotations
@@ -141,7 +144,8 @@ CelExpression = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "description": "a CEL expression over member, event, order, cart and now",
+            "description": "a CEL expression over member, event, order, cart and now "
+            "(docs/cel.md lists every field and what it means)",
             "examples": ["member.paid_orders >= 1 && now.day == 18"],
         }
     ),
