@@ -6,6 +6,7 @@ Members are written straight into the projections and loyalty's tables, then fet
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,8 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, event
 
+from core.cel import variables as variables_module
 from core.cel.history import MemberHistory, PaidOrder, Refund, fetch_histories, net_spend
 from core.cel.sources import MissingSource
+from core.cel.types import BASKET, CONSENTS, MEMBER, NOW
 from core.cel.variables import VariableSettings, event_variables, member_variables, now_variables
 from core.events.tables import members, orders, refunds
 from core.events.validation import validate_event
@@ -350,3 +353,21 @@ def test_a_history_without_a_sources_facts_is_refused_not_guessed() -> None:
 
     with pytest.raises(MissingSource, match=r"member\.tier"):
         member_variables(MemberHistory("m-1"), settings, at=AT)
+
+
+def _documented_paths() -> list[str]:
+    paths = [f"member.{name}" for name in MEMBER.fields if name != "consents"]
+    paths += [f"member.consents.{name}" for name in CONSENTS.fields]
+    paths += [f"now.{name}" for name in NOW.fields]
+    paths += [f"order.{name}" for name in BASKET.fields]
+    return [*paths, "event.type", "event.occurred_at", "event.data"]
+
+
+@pytest.mark.parametrize("path", _documented_paths())
+def test_every_field_is_documented_in_the_module_and_in_docs(path: str) -> None:
+    root, field = path.split(".")[0], path.split(".")[-1]
+    row = re.compile(rf"^{root}\.[\w.|/ ]*\b{field}\b", re.MULTILINE)
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cel.md").read_text(encoding="utf-8")
+
+    assert row.search(variables_module.__doc__ or ""), f"no row for {path} in core.cel.variables"
+    assert f"`{path.split('.', 1)[1]}`" in doc, f"{path} is not in docs/cel.md"
