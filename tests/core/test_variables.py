@@ -84,7 +84,7 @@ def _referral(referee: str, referrer: str, status: str, decided_at: datetime | N
     }
 
 
-MEMBERS = [
+MEMBERS: list[dict[str, Any]] = [
     _member("m-old-refund", registered_at=AT - 500 * DAY, locale="zh-CN"),
     _member("m-no-orders", registered_at=AT - 3 * DAY - timedelta(hours=1), locale="en",
             birthday=date(1990, 6, 2), consent_email=True, consent_sms=False),
@@ -97,7 +97,7 @@ MEMBERS = [
     _member("m-tiered", registered_at=AT - 300 * DAY),
     _member("m-removed-tier", registered_at=AT - 300 * DAY),
 ]  # fmt: skip
-ORDERS = [
+ORDERS: list[dict[str, Any]] = [
     _order("m-old-refund", "o-old", "500.00", AT - 400 * DAY),
     _order("m-future-order", "o-before", "100.00", AT - 5 * DAY),
     _order("m-future-order", "o-after", "999.00", AT + timedelta(hours=1)),
@@ -109,26 +109,26 @@ ORDERS = [
     _order("m-no-profile", "o-ghost", "70.00", AT - 2 * DAY),
     _order("m-tiered", "o-upgrade", "9000.00", AT),
 ]
-REFUNDS = [
+REFUNDS: list[dict[str, Any]] = [
     _refund("m-old-refund", "o-old", "500.00", AT - 10 * DAY),  # inside the window
     _refund("m-partial", "o-partial", "300.00", AT - 29 * DAY),
     _refund("m-partial", "o-partial", "100.00", AT + DAY, n=2),  # after AT
     _refund("m-over-refunded", "o-over", "60.00", AT - 19 * DAY),
     _refund("m-over-refunded", "o-over", "60.00", AT - 18 * DAY, n=2),  # 120 of 100
 ]
-TIERS = [
+TIERS: list[dict[str, Any]] = [
     {"member_id": "m-tiered", "tier_id": "oolong", "since": AT, "updated_at": AT,
      "qualifying_spend": Decimal("9000.00"), "below_since": None},
     {"member_id": "m-removed-tier", "tier_id": "jade", "since": AT - DAY, "updated_at": AT,
      "qualifying_spend": Decimal("0.00"), "below_since": None},
 ]  # fmt: skip
-HISTORY = [
+HISTORY: list[dict[str, Any]] = [
     {"member_id": "m-tiered", "from_tier": None, "to_tier": "bud", "direction": "up",
      "qualifying_spend": Decimal("3000.00"), "changed_at": AT - 200 * DAY, "cause": "recalc"},
     {"member_id": "m-tiered", "from_tier": "bud", "to_tier": "oolong", "direction": "up",
      "qualifying_spend": Decimal("9000.00"), "changed_at": AT, "cause": "order:o-upgrade"},
 ]  # fmt: skip
-REFERRALS = [
+REFERRALS: list[dict[str, Any]] = [
     _referral("m-pending-referee", "m-referrer", "pending", None),
     _referral("m-settled-1", "m-referrer", "settled", AT - 7 * DAY),
     _referral("m-settled-late", "m-referrer", "settled", AT + DAY),  # settles after AT
