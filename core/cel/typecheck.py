@@ -29,7 +29,9 @@ from core.cel.parse import (
 )
 from core.cel.types import (
     BOOL,
+    BYTES,
     DOUBLE,
+    DURATION,
     DYN,
     INT,
     NULL,
@@ -63,6 +65,7 @@ _RESULTS: dict[str, CelType] = {
     "has": BOOL,
 }
 _ORDERED = frozenset({"<", "<=", ">", ">="})
+_TIMES = frozenset({TIMESTAMP, DURATION})
 
 
 @dataclass(frozen=True)
@@ -113,21 +116,30 @@ class _Walker:
             return self.call(node)
         if isinstance(node, Unary):
             operand = self.type_of(node.operand)
-            return BOOL if node.op == "!" else operand
+            if node.op == "!":
+                return self.condition(node.operand, operand, "!")
+            return operand
         if isinstance(node, Binary):
             return self.binary(node)
         if isinstance(node, Conditional):
-            self.type_of(node.condition)
+            self.condition(node.condition, self.type_of(node.condition), "? :")
             then, otherwise = self.type_of(node.then), self.type_of(node.otherwise)
             return then if then == otherwise else DYN
         if isinstance(node, ListExpr):
             items = {self.type_of(item) for item in node.items}
             return ListOf(items.pop() if len(items) == 1 else DYN)
         if isinstance(node, MapExpr):
-            for key, value in node.entries:
-                self.type_of(key), self.type_of(value)
+            for entry in node.entries:
+                for part in entry:
+                    self.type_of(part)
             return MapOf(DYN, DYN)
         return DYN
+
+    def condition(self, node: Node, kind: CelType, op: str) -> CelType:
+        """``kind`` must be a boolean where ``op`` needs one; the result is a boolean."""
+        if kind not in (BOOL, DYN):
+            self.problem(node, f"{op} needs true or false, not {kind}")
+        return BOOL
 
     def ident(self, node: Ident) -> CelType:
         if node.name not in self.names:
@@ -211,8 +223,7 @@ class _Walker:
         left, right = self.type_of(node.left), self.type_of(node.right)
         if node.op in ("&&", "||"):
             for side, kind in ((node.left, left), (node.right, right)):
-                if kind not in (BOOL, DYN):
-                    self.problem(side, f"{node.op} needs true or false on each side, not {kind}")
+                self.condition(side, kind, f"each side of {node.op}")
             return BOOL
         if node.op in ("==", "!=", "in"):
             return BOOL
@@ -225,6 +236,8 @@ class _Walker:
     def arithmetic(self, node: Binary, left: CelType, right: CelType) -> CelType:
         if DYN in (left, right):
             return left if right == DYN else right
+        if {left, right} & _TIMES:
+            return DYN  # timestamp - timestamp is a duration, timestamp + duration a timestamp
         if left != right or (node.op != "+" and left not in NUMBERS):
             hint = "CEL does not convert numbers: write double(x) or int(x)"
             both_numbers = left in NUMBERS and right in NUMBERS
@@ -250,7 +263,7 @@ def _comparable(left: CelType, right: CelType) -> bool:
         return True
     if left in NUMBERS and right in NUMBERS:
         return True
-    return left == right and left in (STRING, TIMESTAMP, BOOL, Prim("bytes"), Prim("duration"))
+    return left == right and left in (STRING, TIMESTAMP, BOOL, BYTES, DURATION)
 
 
 def _did_you_mean(name: str, choices: list[str]) -> str | None:

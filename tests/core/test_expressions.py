@@ -173,7 +173,9 @@ ORDER = event_scope("an earn rule on order.paid", "order.paid")
         ("order.total * 2 > 100.0", CHECKOUT, (12, "double * int is not defined",
          "CEL does not convert numbers: write double(x) or int(x)")),
         ("member.tier && now.day == 1", AUDIENCE,
-         (7, "&& needs true or false on each side, not string", None)),
+         (7, "each side of && needs true or false, not string", None)),
+        ("!member.paid_orders", AUDIENCE, (8, "! needs true or false, not int", None)),
+        ("member.locale ? 1 : 2", AUDIENCE, (7, "? : needs true or false, not string", None)),
         ("member.paid_orders.exists(x, x > 1)", AUDIENCE,
          (19, "exists() needs a list or a map, not int", None)),
     ],
@@ -202,6 +204,8 @@ def test_the_field_walk_names_the_field_its_place_and_the_fix(
         ("event.data.anything", event_scope("a campaign", "unknown.type"), DYN),
         ('r"a\\b" == "x" && [1, 2][0] == 1 && {"a": 1}["a"] == 1', AUDIENCE, BOOL),
         ("// a comment\nmember.referrals == 0", AUDIENCE, BOOL),
+        ('event.occurred_at - timestamp("2026-01-01T00:00:00Z") > duration("1h")', REVIEW, BOOL),
+        ("-member.tier_rank < 1 && !(member.referrals > 2)", AUDIENCE, BOOL),
     ],
 )
 def test_the_field_walk_accepts_what_the_variables_have(
