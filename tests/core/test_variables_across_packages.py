@@ -17,6 +17,7 @@ from core.program.loader import load_program
 from coupons import context
 from coupons.carts import parse_cart
 from coupons.explain import preview_eligibility
+from coupons.facts import fetch_member_facts
 from loyalty.tables import points_ledger
 
 PROGRAM = Path(__file__).resolve().parents[2] / "examples" / "program"
@@ -113,3 +114,27 @@ def test_an_earning_rule_and_a_coupon_see_the_same_member(
     assert seen[("loyalty", "m-1")]["qualifying_spend"] == 200.0  # not -300
     assert seen[("loyalty", "m-ref")]["referrals"] == 0  # its referee is still pending
     assert dict(review_points) == {"m-1": 30}  # the condition held for m-1 only
+
+
+def test_a_coupon_judges_an_order_without_itself_nor_the_upgrade_it_caused(
+    engine: Engine, program: Any
+) -> None:
+    paid_at = AT - DAY
+    events = [
+        _event("member.registered", "m-2", AT - 30 * DAY, email="two@example.com"),
+        _event("order.paid", "m-2", paid_at, order_id="o-big", total="9000.00",
+               items=[{"sku": "P-1", "name": "Pot", "category": "teaware", "price": "9000.00",
+                       "qty": 1}]),
+    ]  # fmt: skip
+    for payload in events:
+        moment = datetime.fromisoformat(payload["occurred_at"])
+        ingest([payload], Intake(engine=engine, now=moment, program=program))
+
+    with engine.connect() as conn:
+        judged = fetch_member_facts(conn, program, "m-2", now=paid_at, exclude_order="o-big")
+        after = fetch_member_facts(conn, program, "m-2", now=paid_at)
+
+    assert (judged.tier, judged.paid_orders, judged.first_order) == ("leaf", 0, True)
+    assert judged.member["qualifying_spend"] == 0.0
+    assert (after.tier, after.paid_orders, after.first_order) == ("oolong", 1, False)
+    assert after.member["qualifying_spend"] == 9000.0
