@@ -66,6 +66,7 @@ _RESULTS: dict[str, CelType] = {
 }
 _ORDERED = frozenset({"<", "<=", ">", ">="})
 _TIMES = frozenset({TIMESTAMP, DURATION})
+_LOGICAL = frozenset({"&&", "||"})
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,8 @@ class _Walker:
         assert node.target is not None
         collection = self.type_of(node.target)
         variable, body = node.args[0], node.args[-1]
-        if not isinstance(variable, Ident) or len(node.args) != 2:
+        arity = (2, 3) if node.function == "map" else (2,)  # map(x, filter, transform)
+        if not isinstance(variable, Ident) or len(node.args) not in arity:
             return self.problem(node, f"{node.function}() takes a name and an expression")
         if isinstance(collection, Prim) and collection not in (DYN, NULL):
             return self.problem(node, f"{node.function}() needs a list or a map, not {collection}")
@@ -207,6 +209,8 @@ class _Walker:
         outer, roots = self.names.get(variable.name), set(self.roots)
         self.names[variable.name] = element
         self.roots.discard(variable.name)
+        for condition in node.args[1:-1]:
+            self.condition(condition, self.type_of(condition), f"the filter of {node.function}()")
         result = self.type_of(body)
         self.roots = roots
         if outer is None:
@@ -219,12 +223,22 @@ class _Walker:
             return collection if isinstance(collection, ListOf) else ListOf(DYN)
         return BOOL
 
+    def logical(self, node: Binary) -> CelType:
+        """A chain of ``&&`` / ``||`` (walked without recursion: chains may be long)."""
+        sides: list[tuple[Node, str]] = []
+        current: Node = node
+        while isinstance(current, Binary) and current.op in _LOGICAL:
+            sides.append((current.right, current.op))
+            current = current.left
+        sides.append((current, sides[-1][1]))
+        for side, op in reversed(sides):
+            self.condition(side, self.type_of(side), f"each side of {op}")
+        return BOOL
+
     def binary(self, node: Binary) -> CelType:
+        if node.op in _LOGICAL:
+            return self.logical(node)
         left, right = self.type_of(node.left), self.type_of(node.right)
-        if node.op in ("&&", "||"):
-            for side, kind in ((node.left, left), (node.right, right)):
-                self.condition(side, kind, f"each side of {node.op}")
-            return BOOL
         if node.op in ("==", "!=", "in"):
             return BOOL
         if node.op in _ORDERED:

@@ -85,8 +85,8 @@ def check_site(site: Site, program: Any | None) -> list[ProgramIssue]:
     source = site.expression.source
     try:
         report = check_types(parse(source), site.scope)
-    except Unsupported:
-        report = TypeReport()  # syntax this checker does not parse: evaluation still runs
+    except (Unsupported, RecursionError):
+        report = TypeReport()  # syntax (or nesting) this checker does not parse: evaluated only
     if report.problems:
         return [
             _issue(site, problem.message, problem.hint, at=problem.at)

@@ -196,6 +196,7 @@ def test_the_field_walk_names_the_field_its_place_and_the_fix(
         ('"tea" in order.categories || cart.item_count > 3', CHECKOUT, BOOL),
         ("order.items.map(i, i.price).exists(p, p > 100.0)", ORDER, BOOL),
         ("order.items.filter(i, i.qty > 1).size() > 0", ORDER, BOOL),
+        ("order.items.map(i, i.qty > 1, i.price).exists(p, p > 100.0)", ORDER, BOOL),
         ("member.locale.startsWith('zh') ? member.tier : 'none'", AUDIENCE, STRING),
         ("member.tier_rank + 1", AUDIENCE, INT),
         ("member.net_spend / double(member.paid_orders)", AUDIENCE, DOUBLE),
@@ -215,6 +216,14 @@ def test_the_field_walk_accepts_what_the_variables_have(
 
     assert report.problems == []
     assert report.result == result
+
+
+def test_a_long_chain_of_conditions_is_walked_whole() -> None:
+    source = " && ".join(["member.paid_orders > 0"] * 2000 + ["member.tiers == 'x'"])
+
+    report = check_types(parse(source), AUDIENCE)
+
+    assert [p.message for p in report.problems] == ["member has no field 'tiers'"]
 
 
 def test_the_parser_leaves_syntax_it_does_not_know_to_evaluation() -> None:
@@ -322,3 +331,14 @@ def test_a_guarded_null_passes_check(tmp_path: Path, audience: str) -> None:
     program = _program_with(tmp_path, [(WIN_BACK, AUDIENCE_TEXT, audience)])
 
     assert check_program(program) == []
+
+
+def test_nesting_too_deep_for_the_field_walk_is_still_evaluated(tmp_path: Path) -> None:
+    deep = "(" * 90 + "member.paid_orders >= 1" + ")" * 90
+    fine = _program_with(tmp_path / "fine", [(WIN_BACK, AUDIENCE_TEXT, deep)])
+    broken = _program_with(
+        tmp_path / "broken", [(WIN_BACK, AUDIENCE_TEXT, deep.replace(">= 1", "/ 0 >= 1"))]
+    )
+
+    assert check_program(fine) == []
+    assert "division by zero" in str(check_program(broken)[0])
