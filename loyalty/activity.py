@@ -65,7 +65,7 @@ def plan_activity(
     """Pure: what the events earn, reverse and upgrade, in the order they happened."""
     plan = ActivityPlan()
     upgraded: dict[str, TierChange] = {}
-    reads: dict[str, frozenset[str]] = {}
+    reads: dict[str, tuple[frozenset[str], frozenset[str] | None]] = {}
     memo = ConditionMemo()
     settings = VariableSettings(rules.zone, ladder.window)
     for event in sorted(events, key=lambda e: (e.occurred_at, e.id)):
@@ -81,8 +81,10 @@ def plan_activity(
             else tiers.tier_at(event.occurred_at, exclude_order=_paying(event))
         )
         level = ladder.level(held)
-        wanted = reads.setdefault(event.type, rules.reads(event.type))
-        variables = _variables(event, history, level, settings=settings, wanted=wanted)
+        if event.type not in reads:
+            reads[event.type] = (rules.reads(event.type), rules.member_fields(event.type))
+        wanted, fields = reads[event.type]
+        variables = _variables(event, history, level, settings, wanted=wanted, fields=fields)
         plan.steps += credits_for_event(
             event, rules=rules, level=level, variables=variables, caps_used=caps_used, memo=memo
         )
@@ -105,11 +107,13 @@ def _variables(
     event: Event,
     history: MemberHistory,
     level: Level,
-    *,
     settings: VariableSettings,
+    *,
     wanted: frozenset[str],
+    fields: frozenset[str] | None,
 ) -> dict[str, Any]:
-    """The CEL variables the event's rules read; ``member.tier`` is the tier it earns at."""
+    """The CEL variables the event's rules read (of ``member``, only the ``fields`` they
+    read); ``member.tier`` is the tier it earns at."""
     variables = event_variables(event, settings.zone, wanted=wanted)
     if "member" in wanted:
         variables["member"] = member_variables(
@@ -118,6 +122,7 @@ def _variables(
             at=event.occurred_at,
             exclude_order=_paying(event),
             overrides={"tier": level.id, "tier_rank": level.rank},
+            fields=fields,
         )
     return variables
 

@@ -23,6 +23,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.cel.variables import member_fields_read
 from core.events.types import Event
 from core.expressions import Expression
 from core.program.program_file import BoostRule, Expiry, FixedRule, PurchaseRule
@@ -77,13 +78,19 @@ class EarnRules:
     def capped(self) -> tuple[FixedRule, ...]:
         return tuple(r for r in self.earning if isinstance(r, FixedRule) and r.cap is not None)
 
+    def conditions(self, event_type: str) -> list[Expression]:
+        """The ``when:`` of the rules for this event type and of their boosts."""
+        rules = self.for_event(event_type)
+        whens = [r.when for r in rules] + [b.when for r in rules for b in self.boosts.get(r.id, ())]
+        return [when for when in whens if when is not None]
+
     def reads(self, event_type: str) -> frozenset[str]:
         """The CEL variables (``member``, ``event``…) the rules for this event type look at."""
-        rules = self.for_event(event_type)
-        conditions = [r.when for r in rules] + [
-            b.when for r in rules for b in self.boosts.get(r.id, ())
-        ]
-        return frozenset(v for c in conditions if c is not None for v in c.program.variables())
+        return frozenset(v for c in self.conditions(event_type) for v in c.program.variables())
+
+    def member_fields(self, event_type: str) -> frozenset[str] | None:
+        """The ``member`` fields those rules read (None: all of them)."""
+        return member_fields_read(c.source for c in self.conditions(event_type))
 
     def lot_dates(self, at: datetime, *, pending_days: int = 0) -> tuple[datetime, datetime | None]:
         """When a lot earned at ``at`` becomes available, and when it expires."""

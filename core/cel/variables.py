@@ -81,6 +81,10 @@ class VariableSettings:
         return cls(ZoneInfo(file.program.timezone), timedelta(days=file.tiers.window_days))
 
 
+# The fields computed from the member's orders (the costly part of ``member``).
+SPEND_FIELDS = frozenset({"paid_orders", "net_spend", "qualifying_spend", "days_since_last_order"})
+
+
 def member_variables(
     history: MemberHistory,
     settings: VariableSettings,
@@ -88,28 +92,78 @@ def member_variables(
     at: datetime,
     exclude_order: str | None = None,
     overrides: Mapping[str, Any] | None = None,
+    fields: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """CEL's ``member`` as of ``at``, without ``exclude_order``. ``overrides`` are values the
-    caller decided after fetching (loyalty: an upgrade planned earlier in the same batch)."""
+    caller decided after fetching (loyalty: an upgrade planned earlier in the same batch).
+    ``fields``: only these (the ones the expressions read, see :func:`member_fields_read`)."""
+    wanted = frozenset(MEMBER.fields) if fields is None else fields
+    variables: dict[str, Any] = {"id": history.member_id, **_profile_fields(history, at)}
+    if wanted & SPEND_FIELDS:
+        variables.update(_spend_fields(history, settings, at, exclude_order))
+    as_of = AsOf(at, exclude_order)
+    for source in member_sources:
+        if source.name in history.provided and wanted.intersection(source.fields):
+            variables.update(source.read(history.provided[source.name], as_of))
+    variables.update(overrides or {})
+    missing = [name for name in MEMBER.fields if name in wanted and name not in variables]
+    if missing:
+        raise MissingSource(missing)
+    return {name: variables[name] for name in MEMBER.fields if name in wanted}
+
+
+def _spend_fields(
+    history: MemberHistory, settings: VariableSettings, at: datetime, exclude_order: str | None
+) -> dict[str, Any]:
     past = [o for o in history.orders if o.paid_at <= at and o.order_id != exclude_order]
     refunds = [r for r in history.refunds if r.order_id != exclude_order]
-    variables: dict[str, Any] = {
-        "id": history.member_id,
+    return {
         "paid_orders": len(past),
         "net_spend": float(net_spend(past, refunds, at=at, window=None)),
         "qualifying_spend": float(net_spend(past, refunds, at=at, window=settings.window)),
         "days_since_last_order": (at - max(o.paid_at for o in past)).days if past else None,
-        **_profile_fields(history, at),
     }
-    as_of = AsOf(at, exclude_order)
-    for source in member_sources:
-        if source.name in history.provided:
-            variables.update(source.read(history.provided[source.name], as_of))
-    variables.update(overrides or {})
-    missing = [name for name in MEMBER.fields if name not in variables]
-    if missing:
-        raise MissingSource(missing)
-    return {name: variables[name] for name in MEMBER.fields}
+
+
+def member_fields_read(sources: Iterable[str]) -> frozenset[str] | None:
+    """The ``member`` fields the expressions select (``member.tier`` …); None when one uses
+    ``member`` whole (``has(member.x)`` still selects; ``f(member)`` needs every field)."""
+    from core.cel.parse import Ident, Node, Select, Unsupported, parse
+
+    selected: set[str] = set()
+
+    def walk(node: Node) -> bool:  # False: ``member`` used whole
+        if isinstance(node, Select) and isinstance(node.target, Ident):
+            if node.target.name == "member":
+                selected.add(node.field)
+            return True
+        if isinstance(node, Ident):
+            return node.name != "member"
+        return all(walk(child) for child in _children(node))
+
+    for source in sources:
+        try:
+            if not walk(parse(source)):
+                return None
+        except Unsupported:
+            return None
+    return frozenset(selected)
+
+
+def _children(node: Any) -> list[Any]:
+    from core.cel.parse import Node
+
+    children: list[Any] = []
+    for value in vars(node).values():
+        if isinstance(value, Node):
+            children.append(value)
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, Node):
+                    children.append(item)
+                elif isinstance(item, tuple):
+                    children.extend(i for i in item if isinstance(i, Node))
+    return children
 
 
 def _profile_fields(history: MemberHistory, at: datetime) -> dict[str, Any]:
