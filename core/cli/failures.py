@@ -6,12 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
+from core.cli.options import MAX_LIMIT, parse_text
 from core.cli.output import console, errors, fail, print_json
 from core.cli.runtime import program_or_fail
 from core.privacy import mask_text
 from core.runtime import get_runtime
-
-_MAX_LIMIT = 100_000
 
 
 def failures_command(
@@ -19,7 +18,7 @@ def failures_command(
         bool, typer.Option("--all", help="Also list failures a retry has resolved.")
     ] = False,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, max=_MAX_LIMIT, help="Show at most this many.")
+        int, typer.Option("--limit", min=1, max=MAX_LIMIT, help="Show at most this many.")
     ] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
@@ -55,7 +54,8 @@ def _failure_line(row: dict[str, Any]) -> str:
 
 def retry_command(
     event_id: Annotated[
-        str | None, typer.Argument(help="The event whose failures to retry now.")
+        str | None,
+        typer.Argument(help="The event whose failures to retry now.", parser=parse_text),
     ] = None,
     retry_all: Annotated[bool, typer.Option("--all", help="Retry every open failure now.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,

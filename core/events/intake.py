@@ -317,16 +317,25 @@ def _apply(ctx: HandlerContext, accepted: Sequence[Event], registry: HandlerRegi
     dispatch_isolated(ctx, ordered, registry)
 
 
+def _storable(text: str | None, limit: int | None = None) -> str | None:
+    """Text any database column takes: NUL and lone surrogates written as escapes (a dead
+    letter keeps what was sent, readably, rather than failing to store it)."""
+    if text is None:
+        return None
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    return text if limit is None else text[:limit]
+
+
 def _insert_rejections(conn: Connection, rejections: Sequence[Rejection], intake: Intake) -> None:
     if not rejections:
         return
     rows = [
         {
-            "event_id": r.event_id,
-            "source": intake.source,
+            "event_id": _storable(r.event_id, 200),
+            "source": _storable(intake.source, 200),
             "line": r.line,
-            "reason": r.reason,
-            "raw": r.raw,
+            "reason": _storable(r.reason),
+            "raw": _storable(r.raw),
             "rejected_at": intake.now,
         }
         for r in rejections

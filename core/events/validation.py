@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -44,7 +45,23 @@ def parse_line(line: str) -> dict[str, Any]:
         raise EventRejected(f"JSON nested deeper than {MAX_DEPTH} levels") from exc
     if not isinstance(payload, dict):
         raise EventRejected(f"expected a JSON object, got {type(payload).__name__}")
+    if _SURROGATE_ESCAPE.search(line):
+        _check_surrogates(payload)
     return payload
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_surrogates(payload: dict[str, Any]) -> None:
+    """Escapes of half a character (``\\udcff`` alone) decode to text no database stores."""
+    try:
+        json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EventRejected(
+            "contains an escape of half a UTF-16 surrogate pair (such as \\udcff alone); "
+            "send the character itself or a complete pair"
+        ) from exc
 
 
 def _check_depth(line: str) -> None:

@@ -56,6 +56,8 @@ BAD_LINES = {
             "data": {"first_name": "x" * 300},
         }
     ),
+    "a lone surrogate escape": line(0, data={"channel": "\udcff"}),
+    "a raw NUL byte": b'{"id": "x\x00", "type": "content.shared"}',
     "an event in 2999": line(0, id="future", occurred_at="2999-01-01T00:00:00Z"),
 }
 
