@@ -21,7 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from loyalty.ledger import EntryDraft, Lot, Move, plan_draw, soonest_expiring_first
+from loyalty.ledger import EntryDraft, Lot, Move, soonest_expiring_first
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,35 @@ class PlannedEntry:
 
 @dataclass
 class ReconcilePlan:
-    """Per request, the order as it stood before it (None: no such order); the entries.
+    """Per request: the order as it stood before it (None: no such order) and its entries.
 
     ``incomplete``: members whose take-back needed more than their order's own lots, and
-    whose other lots the facts lack; the plan is not to be written until they are fetched.
+    whose other lots the facts lack; their requests are to be planned again once fetched.
     """
 
     states: list[OrderPoints | None] = field(default_factory=list)
-    entries: list[PlannedEntry] = field(default_factory=list)
+    planned: list[tuple[PlannedEntry, ...]] = field(default_factory=list)
     incomplete: set[str] = field(default_factory=set)
+
+    @property
+    def entries(self) -> list[PlannedEntry]:
+        return [entry for entries in self.planned for entry in entries]
+
+    def replanned(
+        self, requests: Sequence[ReconcileRequest], facts: RefundFacts, *, now: datetime
+    ) -> ReconcilePlan:
+        """This plan with the requests of the incomplete members planned again on ``facts``
+        (a member's plan depends only on that member's orders and lots)."""
+        again = [
+            index
+            for index, state in enumerate(self.states)
+            if state is not None and state.member_id in self.incomplete
+        ]
+        redone = plan_reconciliations([requests[i] for i in again], facts, now=now)
+        plan = ReconcilePlan(list(self.states), list(self.planned), redone.incomplete)
+        for index, state, planned in zip(again, redone.states, redone.planned, strict=True):
+            plan.states[index], plan.planned[index] = state, planned
+        return plan
 
 
 def plan_reconciliations(
@@ -110,17 +130,18 @@ def plan_reconciliations(
     Restores come first, so a take-back can draw on them. A key already recorded means that
     reconciliation already happened: it is planned no further and changes nothing.
     """
-    books = _Books.of(facts)
+    books = _Books.of(facts, now)
     plan = ReconcilePlan(incomplete=books.incomplete)
     for request in requests:
         state = books.orders.get(request.order_id)
         plan.states.append(state)
-        if state is None or state.refunded_cents <= 0:
-            continue
-        if state.to_restore() > 0:
-            plan.entries += books.record(_restore(state, books, request, now))
-        if state.to_take_back() > 0:
-            plan.entries += books.record(_take_back(state, books, request, now))
+        entries: list[PlannedEntry] = []
+        if state is not None and state.refunded_cents > 0:
+            if state.to_restore() > 0:
+                entries += books.record(_restore(state, books, request, now))
+            if state.to_take_back() > 0:
+                entries += books.record(_take_back(state, books, request))
+        plan.planned.append(tuple(entries))
     return plan
 
 
@@ -131,24 +152,25 @@ class _Books:
     orders: dict[str, OrderPoints]
     drawn: dict[str, dict[int, int]]
     lots: dict[int, Lot]
-    lots_of: dict[str, list[int]]
+    remaining: dict[int, int]  # lot id → points it holds now
+    lots_of: dict[str, list[Lot]]  # the member's lots not expired, soonest-expiring first
     recorded: set[str]
     complete: frozenset[str]
     incomplete: set[str] = field(default_factory=set)
 
     @classmethod
-    def of(cls, facts: RefundFacts) -> _Books:
-        lots_of: dict[str, list[int]] = defaultdict(list)
-        for lot in facts.lots.values():
-            lots_of[lot.member_id].append(lot.id)
-        drawn = {order_id: dict(lots) for order_id, lots in facts.drawn.items()}
+    def of(cls, facts: RefundFacts, now: datetime) -> _Books:
+        lots_of: dict[str, list[Lot]] = defaultdict(list)
+        for lot in soonest_expiring_first([lot for lot in facts.lots.values() if lot.usable(now)]):
+            lots_of[lot.member_id].append(lot)
         return cls(
-            dict(facts.orders),
-            drawn,
-            dict(facts.lots),
-            lots_of,
-            set(facts.recorded),
-            facts.complete,
+            orders=dict(facts.orders),
+            drawn={order_id: dict(lots) for order_id, lots in facts.drawn.items()},
+            lots=facts.lots,
+            remaining={lot.id: lot.remaining for lot in facts.lots.values()},
+            lots_of=lots_of,
+            recorded=set(facts.recorded),
+            complete=facts.complete,
         )
 
     def record(self, planned: PlannedEntry | None) -> list[PlannedEntry]:
@@ -157,8 +179,7 @@ class _Books:
         draft = planned.draft
         self.recorded.add(draft.idempotency_key[:400])
         for lot_id, points in planned.moves:
-            lot = self.lots[lot_id]
-            self.lots[lot_id] = replace(lot, remaining=lot.remaining + points)
+            self.remaining[lot_id] += points
         state = self.orders[draft.order_id or ""]
         if draft.rule_id == "refund-restore":
             drawn = self.drawn.setdefault(state.order_id, {})
@@ -170,11 +191,17 @@ class _Books:
         self.orders[state.order_id] = state
         return [planned]
 
-    def member_lots(self, member_id: str, now: datetime) -> list[Lot]:
-        """The member's lots holding points and not expired, soonest-expiring first."""
-        lots = (self.lots[lot_id] for lot_id in self.lots_of.get(member_id, ()))
-        holding = [lot for lot in lots if lot.remaining > 0 and lot.usable(now)]
-        return soonest_expiring_first(holding)
+    def draw(self, lots: Sequence[Lot], points: int) -> tuple[list[Move], int]:
+        """``plan_draw`` on the lots as the batch left them: the moves and the shortfall."""
+        moves: list[Move] = []
+        for lot in lots:
+            if points <= 0:
+                break
+            taken = min(self.remaining[lot.id], points)
+            if taken > 0:
+                moves.append((lot.id, -taken))
+                points -= taken
+        return moves, max(points, 0)
 
 
 def _story(state: OrderPoints) -> str:
@@ -190,9 +217,8 @@ def _restore(
     drawn = books.drawn.get(state.order_id, {})
     found = [books.lots[lot_id] for lot_id in drawn if lot_id in books.lots]
     open_lots = [lot for lot in found if lot.usable(now) and lot.expired_points == 0]
-    moves = _restore_moves(
-        list(reversed(soonest_expiring_first(open_lots))), drawn, state.to_restore()
-    )
+    latest_first = list(reversed(soonest_expiring_first(open_lots)))
+    moves = _restore_moves(latest_first, books.remaining, drawn, state.to_restore())
     back = sum(points for _, points in moves)
     if back <= 0:
         return None
@@ -212,27 +238,27 @@ def _restore(
     return PlannedEntry(draft, tuple(moves))
 
 
-def _restore_moves(lots: list[Lot], drawn: dict[int, int], points: int) -> list[Move]:
+def _restore_moves(
+    lots: list[Lot], remaining: dict[int, int], drawn: dict[int, int], points: int
+) -> list[Move]:
     """Back to the lots (latest-expiring first) what the order drew from each, up to full."""
     moves: list[Move] = []
     for lot in lots:
-        back = min(drawn[lot.id], points, lot.points - lot.remaining)
+        back = min(drawn[lot.id], points, lot.points - remaining[lot.id])
         if back > 0:
             moves.append((lot.id, back))
             points -= back
     return moves
 
 
-def _take_back(
-    state: OrderPoints, books: _Books, request: ReconcileRequest, now: datetime
-) -> PlannedEntry:
+def _take_back(state: OrderPoints, books: _Books, request: ReconcileRequest) -> PlannedEntry:
     want = state.to_take_back()
-    lots = books.member_lots(state.member_id, now)
+    lots = books.lots_of.get(state.member_id, [])
     earned = set(state.earn_entry_ids)  # the order's own lots first, then the member's others
     own = [lot for lot in lots if lot.entry_id in earned]
-    if sum(lot.remaining for lot in own) < want and state.member_id not in books.complete:
+    if sum(books.remaining[lot.id] for lot in own) < want and state.member_id not in books.complete:
         books.incomplete.add(state.member_id)
-    moves, short = plan_draw(own + [lot for lot in lots if lot.entry_id not in earned], want)
+    moves, short = books.draw(own + [lot for lot in lots if lot.entry_id not in earned], want)
     draft = EntryDraft(
         member_id=state.member_id,
         kind="reverse",

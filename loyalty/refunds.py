@@ -68,10 +68,10 @@ def reconcile_orders(
     debts.update(lock_accounts(conn, sorted(unlocked), now=now))
     facts = fetch_refund_facts(conn, totals, now=now)
     plan = plan_reconciliations(requests, facts, now=now)
-    while plan.incomplete:  # at most once more: the other members' plans stay as they were
+    while plan.incomplete:  # once at most: those members' lots are then all fetched
         lots = fetch_member_lots(conn, sorted(plan.incomplete), now=now)
         facts = facts.with_member_lots(plan.incomplete, lots)
-        plan = plan_reconciliations(requests, facts, now=now)
+        plan = plan.replanned(requests, facts, now=now)
     write_reconciliations(conn, plan.entries, now=now, debts=debts)
     return plan.states
 
