@@ -6,6 +6,7 @@
     ├── PointsError               a points operation was refused
     │   ├── InvalidPoints         the number of points makes no sense for the operation
     │   ├── InsufficientPoints    fewer available points than the operation needs
+    │   ├── PointsLimitExceeded   more points than one operation moves or a member may hold
     │   ├── RedemptionRefused     the redemption breaks a redeem rule of program.yaml
     │   └── OrderAlreadyRedeemed  the order already carries a redemption
     └── LedgerConflict            a lot changed under a locked update (a broken invariant)
@@ -59,6 +60,15 @@ class InsufficientPoints(PointsError):
         self.member_id = member_id
         self.wanted = wanted
         self.available = available
+
+
+class PointsLimitExceeded(PointsError):
+    """Raised when points exceed what one operation moves or a member holds (core.bounds)."""
+
+    def __init__(self, message: str, *, points: int, limit: int) -> None:
+        super().__init__(message)
+        self.points = points
+        self.limit = limit
 
 
 class RedemptionRefused(PointsError):

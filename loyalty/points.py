@@ -29,6 +29,7 @@ from loyalty.ledger import (
     lock_accounts,
     plan_draw,
 )
+from loyalty.limits import check_balance_room, check_operation, fetch_balances, fit_credits
 from loyalty.tables import points_accounts, points_ledger, points_lots
 
 
@@ -53,9 +54,11 @@ def record_credits(
     """Append each credit's entry and lot once (by idempotency key); pay debts from them.
 
     The caller holds the members' account locks; ``debts`` (from ``lock_accounts``) is kept
-    up to date as debts are paid.
+    up to date as debts are paid. A credit beyond the points bounds is cut to them
+    (``loyalty.limits.fit_credits``).
     """
     unique = list({credit.idempotency_key[:400]: credit for credit in credits}.values())
+    unique = fit_credits(unique, fetch_balances(conn, [c.member_id for c in unique], now=now))
     ids = insert_entries(conn, unique, now=now)
     fresh = [(ids[c.idempotency_key[:400]], c) for c in unique if c.idempotency_key[:400] in ids]
     lots = create_lots(conn, fresh)
@@ -119,6 +122,7 @@ def award_points(
     """
     if points <= 0:
         raise InvalidPoints(f"award {points} points: an award needs a positive number of points")
+    check_operation(points, operation="award")
     conn: Connection = getattr(ctx_or_conn, "conn", ctx_or_conn)
     available_at, expires_at = EarnRules.from_program(program).lot_dates(now)
     credit = Credit(
@@ -133,6 +137,7 @@ def award_points(
         details={"awarded_for": reason},
     )
     debts = lock_accounts(conn, [member_id], now=now)
+    check_balance_room(conn, member_id, points, now=now, operation="award")
     [credited] = record_credits(conn, [credit], now=now, debts=debts)
     return credited
 
@@ -143,6 +148,7 @@ def adjust_points(
     """An operator's correction: add a lot, or take points soonest-expiring first."""
     if points == 0 or not reason.strip():
         raise InvalidPoints("an adjustment needs non-zero points and a --reason")
+    check_operation(points, operation="adjust")
     if (
         conn.execute(select(members.c.member_id).where(members.c.member_id == member_id)).first()
         is None
@@ -151,6 +157,7 @@ def adjust_points(
     key = f"adjust:{member_id}:{now.isoformat()}:{points}:{reason}"
     debts = lock_accounts(conn, [member_id], now=now)
     if points > 0:
+        check_balance_room(conn, member_id, points, now=now, operation="adjust")
         available_at, expires_at = EarnRules.from_program(program).lot_dates(now)
         credit = Credit(
             member_id, points, "operator", reason, key, now, available_at, expires_at, kind="adjust"

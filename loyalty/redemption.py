@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from core.bounds import MAX_AMOUNT
 from core.money import CENT
 from core.program.program_file import Redeem
 from loyalty.errors import (
@@ -31,6 +32,7 @@ from loyalty.ledger import (
     lock_accounts,
     plan_draw,
 )
+from loyalty.limits import check_operation
 from loyalty.tables import points_ledger
 
 
@@ -49,8 +51,11 @@ def check_redemption(points: int, total: Decimal, rules: Redeem) -> Decimal:
     """The value of a redemption that keeps the rules; raises saying which rule it breaks."""
     if points <= 0:
         raise InvalidPoints(f"redeem {points} points: give a positive number of points")
-    if total <= 0:
-        raise InvalidPoints(f"order total {total}: give the order's total, above 0")
+    check_operation(points, operation="redeem")
+    if not 0 < total <= MAX_AMOUNT:
+        raise InvalidPoints(
+            f"order total {total}: give the order's total, above 0 and at most {MAX_AMOUNT}"
+        )
     if points < rules.min_points:
         raise RedemptionRefused(
             f"{points} points is below the minimum of {rules.min_points} per redemption"
