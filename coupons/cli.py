@@ -29,13 +29,7 @@ def eligible(
     member_id: MemberId,
     cart: Annotated[
         Path,
-        typer.Option(
-            "--cart",
-            exists=True,
-            dir_okay=False,
-            readable=True,
-            help='JSON file: {"items": [...], "total": optional}.',
-        ),
+        typer.Option("--cart", help='JSON file: {"items": [...], "total": optional}.'),
     ],
     as_json: JsonOption = False,
 ) -> None:
