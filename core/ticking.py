@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.broker import drain
 from core.clock import FixedClock, ensure_aware, using_clock
@@ -22,6 +22,8 @@ from core.scheduling import Job, due_in_order, fire
 from core.state import get_value, set_value
 
 TICKED_TO = "ticked_to"
+# One tick walks every firing on the way (a simulated year takes seconds); longer is a typo.
+MAX_TICK_SPAN = timedelta(days=3_660)
 
 
 class TickError(ValueError):
@@ -60,6 +62,11 @@ def tick(
         raise TickError(
             f"cannot tick back to {until.isoformat()}: the engine already ticked to "
             f"{begin.isoformat()}; pick a later --until"
+        )
+    if until - begin > MAX_TICK_SPAN:
+        raise TickError(
+            f"cannot tick from {begin.isoformat()} to {until.isoformat()}: at most "
+            f"{MAX_TICK_SPAN.days // 366} years at a time; tick in steps"
         )
     report = TickReport(start=begin, until=until)
     clock = FixedClock(begin)

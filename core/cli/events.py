@@ -58,7 +58,7 @@ def ingest_command(
             report = ingest_lines(stream, intake, progress=advance)
     _print_report(report, as_json=as_json)
     if report.rejected:
-        raise typer.Exit(1)
+        fail(f"{report.rejected} line(s) rejected; loyalty-engine events rejected lists them")
 
 
 def _open(file: str) -> Any:
@@ -118,7 +118,7 @@ def _print_report(report: IngestReport, *, as_json: bool) -> None:
         f"accepted {report.accepted}, duplicate {report.duplicate}, rejected {report.rejected}"
     )
     for rejection in report.rejections[:_SHOWN_REJECTIONS]:
-        errors.print(f"[red]rejected[/] {mask_text(str(rejection))}", soft_wrap=True)
+        errors.print(f"[red]rejected[/] {shown(mask_text(str(rejection)))}", soft_wrap=True)
     if report.rejected > _SHOWN_REJECTIONS:
         errors.print(
             f"… and {report.rejected - _SHOWN_REJECTIONS} more: loyalty-engine events rejected"
