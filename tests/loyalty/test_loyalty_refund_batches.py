@@ -18,6 +18,8 @@ from sqlalchemy import Engine, select
 from core.events.projections import apply_projections
 from loyalty.activity import Reconcile, write_rounds
 from loyalty.earning import Credit
+from loyalty.errors import LedgerConflict
+from loyalty.ledger import apply_entry_moves
 from loyalty.points import award_points, fetch_points
 from loyalty.redemption import redeem_points
 from loyalty.refund_plan import plan_reconciliations
@@ -294,6 +296,22 @@ def test_refund_batches_of_one_member_ingested_at_once_take_back_each_share_once
 
     assert sorted(reversals(pg_engine, "m-1")) == [("refund", -100, 0)] * 4 + [("refund", -50, 0)]
     assert balance(pg_engine, "m-1", "2026-06-05 10:00") == (0, 50, 0)
+
+
+@pytest.mark.parametrize("points", [-1001, 1], ids=["more than it holds", "beyond its points"])
+def test_bulk_moves_a_lot_cannot_take_are_a_ledger_conflict_naming_the_lot(
+    engine: Engine, program: Any, points: int
+) -> None:
+    replay(engine, program, paid("m-1", "o-1", "1000.00", "2026-06-01 10:00"))
+    with engine.connect() as conn:
+        lot_id, entry_id = conn.execute(select(points_lots.c.id, points_lots.c.entry_id)).one()
+
+    with pytest.raises(LedgerConflict, match=f"lot {lot_id} "), engine.begin() as conn:
+        apply_entry_moves(
+            conn, {entry_id: [(lot_id, -400)], entry_id + 1: [(lot_id, points + 400)]}
+        )
+
+    assert lots_by_size(engine) == {1000: 1000}
 
 
 def credit(member: str, key: str) -> Credit:
