@@ -29,7 +29,7 @@ MAX_POINTS_BALANCE = 1_000_000_000_000
 # and so the largest threshold, discount or budget a program may name.
 MAX_AMOUNT = Decimal("99999999999999.99")
 # Tier multipliers and boosts.
-MAX_MULTIPLIER = Decimal(100)
+MAX_MULTIPLIER = 100
 # Points worth one unit of the currency (redeem.points_per_unit).
 MAX_POINTS_PER_UNIT = 10_000
 # Windows, pending periods, expiry and referral days; durations (``valid_for: 2w``) alike.

@@ -9,8 +9,11 @@ from typing import Annotated, Any
 from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from core.bounds import MAX_DAYS
+
 DURATION_PATTERN = r"^[0-9]+[smhdw]$"
 TIME_OF_DAY_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+MAX_DURATION = timedelta(days=MAX_DAYS)
 
 _UNITS: dict[str, timedelta] = {
     "w": timedelta(weeks=1),
@@ -26,7 +29,15 @@ def parse_duration(text: str) -> timedelta:
     if not isinstance(text, str) or not re.fullmatch(DURATION_PATTERN, text.strip()):
         raise ValueError(f"expected a duration such as 90s, 15m, 1h, 3d or 2w, got {_shown(text)}")
     text = text.strip()
-    return int(text[:-1]) * _UNITS[text[-1]]
+    unit = _UNITS[text[-1]]
+    # Compared in digits first: int() of a 5,000-digit string is refused, and timedelta
+    # overflows at 999,999,999 days.
+    if len(text) > 13 or int(text[:-1]) * unit > MAX_DURATION:
+        raise ValueError(
+            f"expected a duration of at most {MAX_DAYS}d (100 years), got "
+            + (_shown(text) if len(text) <= 20 else f"'{text[:8]}…' ({len(text) - 1} digits)")
+        )
+    return int(text[:-1]) * unit
 
 
 def format_duration(value: timedelta) -> str:
@@ -75,7 +86,7 @@ Duration = Annotated[
         {
             "type": "string",
             "pattern": DURATION_PATTERN,
-            "description": "a number and a unit: s, m, h, d or w",
+            "description": f"a number and a unit: s, m, h, d or w; at most {MAX_DAYS}d",
             "examples": ["90s", "15m", "1h", "3d", "2w"],
         }
     ),

@@ -13,6 +13,8 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
+from core.bounds import MAX_AMOUNT, MAX_MULTIPLIER
+
 CENT = Decimal("0.01")
 _DECIMAL_SCHEMA = {
     "anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$"}]
@@ -59,6 +61,12 @@ def _money(value: Any) -> Decimal:
         raise PydanticCustomError(
             "money", "expected an amount of 0 or more, got {shown}", {"shown": str(amount)}
         )
+    if amount > MAX_AMOUNT:
+        raise PydanticCustomError(
+            "money",
+            "expected an amount of at most {most} (the largest an event may carry), got {shown}",
+            {"most": str(MAX_AMOUNT), "shown": str(amount)},
+        )
     if amount != amount.quantize(CENT):
         raise PydanticCustomError(
             "money",
@@ -82,12 +90,21 @@ Money = Annotated[
     Decimal,
     BeforeValidator(_money),
     PlainSerializer(str, return_type=str),
-    WithJsonSchema({**_DECIMAL_SCHEMA, "description": "an amount in the program currency"}),
+    WithJsonSchema(
+        {
+            **_DECIMAL_SCHEMA,
+            "description": f"an amount in the program currency, 0 to {MAX_AMOUNT}",
+        }
+    ),
 ]
 PositiveMoney = Annotated[Money, Gt(0)]
 
 # A factor applied to points: tier multipliers and boosts (1.5 = half as many again).
-Multiplier = _decimal_type(Gt(0), description="a factor greater than 0, such as 1.5")
+Multiplier = _decimal_type(
+    Gt(0),
+    Le(MAX_MULTIPLIER),
+    description=f"a factor greater than 0 and at most {MAX_MULTIPLIER}, such as 1.5",
+)
 # A share of a whole: the part of an order points may pay for.
 Share = _decimal_type(Gt(0), Le(1), description="a share greater than 0 and at most 1")
 # The share of entrants held out of an experiment: none is allowed, everyone is not.

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from core.bounds import MAX_AMOUNT, MAX_TOTAL_USES, MAX_USES_PER_MEMBER
 from core.durations import Duration
 from core.expressions import CelExpression
 from core.money import Money, Percent, PositiveMoney
-from core.program.program_file import Identifier, LocalizedText, PositiveInt
+from core.program.program_file import Identifier, LocalizedText
 from core.program.yamlsource import field_error
 
 DISCOUNT_KINDS = ("amount_off", "percent_off", "ladder", "free_shipping")
@@ -29,7 +30,9 @@ class Discount(_Strict):
 
     amount_off: PositiveMoney | None = None
     percent_off: Percent | None = None
-    max_off: PositiveMoney | None = Field(default=None, description="caps percent_off")
+    max_off: PositiveMoney | None = Field(
+        default=None, description=f"caps percent_off; at most {MAX_AMOUNT}"
+    )
     ladder: tuple[LadderStep, ...] | None = Field(
         default=None, min_length=1, description="the highest step the order reaches applies"
     )
@@ -103,13 +106,17 @@ class ValidBetween(_Strict):
 
 
 class Limits(_Strict):
-    per_member: PositiveInt | None = None
+    per_member: Annotated[int, Field(gt=0, le=MAX_USES_PER_MEMBER)] | None = Field(
+        default=None, description=f"uses per member, 1 to {MAX_USES_PER_MEMBER:,}"
+    )
     per_member_period: Duration | None = Field(
         default=None, description="per_member counts again after this long"
     )
-    total: PositiveInt | None = None
+    total: Annotated[int, Field(gt=0, le=MAX_TOTAL_USES)] | None = Field(
+        default=None, description=f"uses in all, 1 to {MAX_TOTAL_USES:,}"
+    )
     budget: PositiveMoney | None = Field(
-        default=None, description="total discount money it may give"
+        default=None, description=f"total discount money it may give, at most {MAX_AMOUNT}"
     )
 
     @model_validator(mode="after")

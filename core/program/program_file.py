@@ -18,6 +18,14 @@ from pydantic import (
     model_validator,
 )
 
+from core.bounds import (
+    MAX_COUNT,
+    MAX_DAYS,
+    MAX_MULTIPLIER,
+    MAX_POINTS_PER_OPERATION,
+    MAX_POINTS_PER_UNIT,
+    MAX_WHOLE_NUMBER,
+)
 from core.durations import TimeOfDay
 from core.expressions import CelExpression
 from core.money import Money, Multiplier, PositiveMoney, Share
@@ -37,8 +45,14 @@ SHOP_EVENT_TYPES: tuple[str, ...] = get_args(ShopEventType)
 Identifier = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", min_length=1, max_length=64)
 ]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
+# Every whole number of a program file is bounded (core.bounds): far above what a shop uses,
+# below where storage or arithmetic would break. Money and multipliers: core.money.
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_WHOLE_NUMBER)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_WHOLE_NUMBER)]
+Days = Annotated[int, Field(gt=0, le=MAX_DAYS)]
+NonNegativeDays = Annotated[int, Field(ge=0, le=MAX_DAYS)]
+Count = Annotated[int, Field(gt=0, le=MAX_COUNT)]
+RulePoints = Annotated[int, Field(gt=0, le=MAX_POINTS_PER_OPERATION)]
 
 
 def _known_locale(code: str) -> str:
@@ -85,15 +99,19 @@ class TierLevel(_Strict):
     id: Identifier
     name: LocalizedText
     min_spend: Money
-    points_multiplier: Multiplier = Decimal(1)
+    points_multiplier: Multiplier = Field(
+        default=Decimal(1), description=f"points earned × this; above 0, at most {MAX_MULTIPLIER}"
+    )
     benefits: tuple[Identifier, ...] = ()
 
 
 class Tiers(_Strict):
     qualifying: Literal["net_spend"] = "net_spend"
-    window_days: PositiveInt
+    window_days: Days = Field(description=f"the trailing window of spend, 1 to {MAX_DAYS:,} days")
     recalculate_at: TimeOfDay
-    downgrade_grace_days: NonNegativeInt = 0
+    downgrade_grace_days: NonNegativeDays = Field(
+        default=0, description=f"0 to {MAX_DAYS:,} days below a tier before the downgrade"
+    )
     levels: tuple[TierLevel, ...] = Field(min_length=1, description="lowest to highest")
 
     @model_validator(mode="after")
@@ -130,7 +148,9 @@ class PurchaseRule(_Strict):
     on: ShopEventType
     per_amount: PositiveMoney = Field(description="one point per this much money paid")
     tier_multiplier: bool = True
-    pending_days: NonNegativeInt = 0
+    pending_days: NonNegativeDays = Field(
+        default=0, description=f"0 to {MAX_DAYS:,} days before the points can be used"
+    )
     when: CelExpression | None = None
 
 
@@ -139,19 +159,19 @@ class BoostRule(_Strict):
     id: Identifier
     boosts: Identifier = Field(description="the id of the earn rule whose points this multiplies")
     when: CelExpression | None = None
-    multiplier: Multiplier
+    multiplier: Multiplier = Field(description=f"above 0, at most {MAX_MULTIPLIER}")
 
 
 class Cap(_Strict):
     per: Literal["day", "week", "month"]
-    max: PositiveInt
+    max: Count = Field(description=f"awards per period, 1 to {MAX_COUNT:,}")
 
 
 class FixedRule(_Strict):
     tag: ClassVar[str] = "fixed"
     id: Identifier
     on: ShopEventType
-    points: PositiveInt
+    points: RulePoints = Field(description=f"1 to {MAX_POINTS_PER_OPERATION:,} points")
     when: CelExpression | None = None
     cap: Cap | None = None
 
@@ -192,7 +212,7 @@ EarnRule = Annotated[
 
 class Expiry(_Strict):
     policy: Literal["rolling", "none"]
-    days: PositiveInt | None = None
+    days: Days | None = Field(default=None, description=f"1 to {MAX_DAYS:,} days (rolling)")
 
     @model_validator(mode="after")
     def _rolling_needs_days(self) -> Expiry:
@@ -206,8 +226,12 @@ class Expiry(_Strict):
 
 
 class Redeem(_Strict):
-    points_per_unit: PositiveInt = Field(description="points worth one unit of the currency")
-    min_points: NonNegativeInt = 0
+    points_per_unit: Annotated[int, Field(gt=0, le=MAX_POINTS_PER_UNIT)] = Field(
+        description=f"points worth one unit of the currency, 1 to {MAX_POINTS_PER_UNIT:,}"
+    )
+    min_points: Annotated[int, Field(ge=0, le=MAX_POINTS_PER_OPERATION)] = Field(
+        default=0, description=f"0 to {MAX_POINTS_PER_OPERATION:,} points per redemption"
+    )
     max_order_share: Share = Decimal(1)
 
 
@@ -228,9 +252,13 @@ ReferralCheck = Literal["self_referral", "shared_phone", "shared_email"]
 
 class Referral(_Strict):
     qualifying_order_min: Money
-    within_days: PositiveInt
-    settle_after_days: NonNegativeInt = 0
-    monthly_cap_per_referrer: PositiveInt | None = None
+    within_days: Days = Field(description=f"1 to {MAX_DAYS:,} days after registering")
+    settle_after_days: NonNegativeDays = Field(
+        default=0, description=f"0 to {MAX_DAYS:,} days before the rewards are granted"
+    )
+    monthly_cap_per_referrer: Count | None = Field(
+        default=None, description=f"1 to {MAX_COUNT:,} rewarded referrals a month"
+    )
     reject: tuple[ReferralCheck, ...] = ()
 
 
@@ -240,8 +268,8 @@ class QuietHours(_Strict):
 
 
 class MarketingCap(_Strict):
-    per_day: PositiveInt | None = None
-    per_week: PositiveInt | None = None
+    per_day: Count | None = Field(default=None, description=f"1 to {MAX_COUNT:,} messages")
+    per_week: Count | None = Field(default=None, description=f"1 to {MAX_COUNT:,} messages")
 
 
 class FrequencyCap(_Strict):
