@@ -14,6 +14,7 @@ from core.events.handlers import unit_of_work
 from core.runtime import get_runtime
 from coupons.carts import read_cart_file
 from coupons.checkout import expire_wallets
+from coupons.code_files import generate_code_file
 from coupons.errors import CouponError
 from coupons.explain import check_eligibility
 from coupons.refusals import describe_refusals, fetch_refusals
@@ -101,18 +102,23 @@ def generate(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate COUNT unclaimed codes; the first member to use one claims it."""
+    """Generate COUNT unclaimed codes (at most 1,000,000 a call); the first member to use one
+    claims it. With --output the file is written before the codes are committed."""
     runtime = get_runtime()
     program = program_or_fail(runtime)
+    now = runtime.now()
     try:
-        with unit_of_work(runtime.engine, now=runtime.now(), program=program) as ctx:
-            codes = generate_coupon_codes(
-                ctx.conn, program, coupon_id=coupon_id, count=count, now=ctx.now
+        if output is not None:
+            codes = generate_code_file(
+                runtime.engine, program, coupon_id=coupon_id, count=count, output=output, now=now
             )
+        else:
+            with unit_of_work(runtime.engine, now=now, program=program) as ctx:
+                codes = generate_coupon_codes(
+                    ctx.conn, program, coupon_id=coupon_id, count=count, now=now
+                )
     except CouponError as exc:
         fail(str(exc))
-    if output is not None:
-        output.write_text("".join(f"{code}\n" for code in codes), encoding="utf-8")
     if as_json:
         listed = {"codes": codes} if output is None else {"output": str(output)}
         print_json({"coupon_id": coupon_id, "count": len(codes), **listed})

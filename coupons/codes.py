@@ -16,12 +16,15 @@ import unicodedata
 from collections.abc import Container
 from typing import Protocol
 
-from coupons.errors import InvalidCode
+from coupons.errors import InvalidCode, TooManyCodes
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LENGTH = 12
 GROUP = 4
 AMBIGUOUS = "0O1IL"
+# Codes one generate call makes, in one transaction (and one file); at a million live codes
+# a guess still hits one with odds of about 1 in 10^12 (above).
+MAX_CODES_PER_CALL = 1_000_000
 
 # Bytes 0..247 map onto the alphabet 8 times over, so each character is equally likely; bytes
 # 248..255 are dropped (rejection sampling done by bytes.translate, in C).
@@ -52,6 +55,12 @@ def system_random() -> RandomBytes:
 def format_code(raw: str) -> str:
     """``K7QM4XRT9HPW`` → ``K7QM-4XRT-9HPW``."""
     return "-".join(raw[i : i + GROUP] for i in range(0, len(raw), GROUP))
+
+
+def check_code_count(count: int) -> None:
+    """Refuse a generate call for fewer than 1 or more than MAX_CODES_PER_CALL codes."""
+    if not 1 <= count <= MAX_CODES_PER_CALL:
+        raise TooManyCodes(count, MAX_CODES_PER_CALL)
 
 
 def generate_codes(

@@ -10,6 +10,8 @@ operations that must not happen (the loser of a race gets one of these, cleanly)
     ├── CouponNotIssuable           the coupon's validity window is over
     ├── InvalidCode                 the text cannot be a code (wrong length or characters)
     ├── InvalidCart                 the cart file is not a cart
+    ├── TooManyCodes                more codes asked of one generate call than it makes
+    ├── CodeFileError               the file for generated codes cannot be written
     └── CheckoutRefused             a checkout operation was refused; ``reasons`` say why
         ├── CodeUnavailable         the code is not the member's, or is used/reserved/expired
         ├── NotEligible             the cart does not meet the coupon's conditions or stacking
@@ -55,6 +57,21 @@ class InvalidCode(CouponError):
 
 class InvalidCart(CouponError):
     """Raised when a cart (a file or an order's items) is not a valid cart."""
+
+
+class TooManyCodes(CouponError):
+    """Raised when one call is asked for more codes than MAX_CODES_PER_CALL (or fewer than 1)."""
+
+    def __init__(self, count: int, most: int) -> None:
+        super().__init__(
+            f"cannot generate {count} codes in one call: give 1 to {most:,}; "
+            "for more, run coupons generate several times"
+        )
+        self.count = count
+
+
+class CodeFileError(CouponError):
+    """Raised when the file for generated codes cannot be written (nothing is stored then)."""
 
 
 class CheckoutRefused(CouponError):

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from core.events.tables import members
-from coupons.codes import RandomBytes, generate_codes, normalise_code
+from coupons.codes import RandomBytes, check_code_count, generate_codes, normalise_code
 from coupons.definitions import CouponDefinition
 from coupons.errors import CouponNotIssuable, UnknownCoupon, UnknownMember
 from coupons.limits import ensure_counters
@@ -120,6 +120,7 @@ def generate_coupon_codes(
 ) -> list[str]:
     """Store ``count`` new unclaimed codes of the coupon (the first member to use one claims
     it); codes that collide with stored ones are replaced, so exactly ``count`` are new."""
+    check_code_count(count)
     definition = definition_of(program, coupon_id)
     _issuable(definition, now)
     ensure_counters(conn, [coupon_id])
