@@ -104,12 +104,16 @@ class Money(TypeDecorator[Decimal]):
         amount = _exact_amount(value)
         return int(amount.scaleb(2)) if dialect.name == "sqlite" else amount
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return None  # psycopg returns NUMERIC as an exact Decimal: no per-row call
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        if dialect.name == "sqlite":
-            return Decimal(int(value)).scaleb(-2)
-        return Decimal(value).quantize(CENT)
+        cents = Decimal(value) if isinstance(value, int) else Decimal(str(value))
+        return cents.scaleb(-2).quantize(CENT)
 
     def coerce_compared_value(self, op: Any, value: Any) -> Any:
         # A value compared with, added to or subtracted from money is an amount: it binds as
