@@ -18,7 +18,12 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from core.cel.history import MemberHistory, fetch_histories
-from core.cel.variables import VariableSettings, event_variables, member_variables
+from core.cel.variables import (
+    ALL_TIME_FIELDS,
+    VariableSettings,
+    event_variables,
+    member_variables,
+)
 from core.events.handlers import HandlerContext
 from core.events.types import Event, OrderPaid, OrderRefunded
 from loyalty.calendar import period_start
@@ -147,6 +152,30 @@ def _upgrade(
     )
 
 
+def fields_read(events: Sequence[Event], rules: EarnRules) -> frozenset[str] | None:
+    """The ``member`` fields planning the events reads (None: all): those their rules read, and
+    the tier (the tier ladder's own facts)."""
+    fields = {"tier", "tier_rank"}
+    for event_type in {event.type for event in events}:
+        if "member" not in rules.reads(event_type):
+            continue
+        read = rules.member_fields(event_type)
+        if read is None:
+            return None
+        fields |= read
+    return frozenset(fields)
+
+
+def _orders_after(
+    events: Sequence[Event], fields: frozenset[str] | None, ladder: TierLadder
+) -> datetime | None:
+    """Orders paid before this count neither for the tier ladder's window at any event of the
+    batch nor for the fields read, unless one of those reads all-time spend (None)."""
+    if not events or fields is None or fields & ALL_TIME_FIELDS:
+        return None
+    return min(event.occurred_at for event in events) - ladder.window
+
+
 def fetch_caps_used(conn: Connection, events: Sequence[Event], rules: EarnRules) -> Counter[CapKey]:
     """Awards already made in the business periods the batch's capped events fall in."""
     used: Counter[CapKey] = Counter()
@@ -178,7 +207,14 @@ def process_activity(ctx: HandlerContext, events: Sequence[Event], *, program: A
     conn, now = ctx.conn, ctx.now
     rules, ladder = EarnRules.from_program(program), TierLadder.from_program(program)
     debts = lock_accounts(conn, [e.member_id for e in events], now=now)
-    histories = fetch_histories(conn, [e.member_id for e in events], program=program)
+    fields = fields_read(events, rules)
+    histories = fetch_histories(
+        conn,
+        [e.member_id for e in events],
+        program=program,
+        fields=fields,
+        orders_after=_orders_after(events, fields, ladder),
+    )
     plan = plan_activity(
         events,
         histories,

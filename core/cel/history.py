@@ -10,16 +10,16 @@ rows, their paid orders, the refunds of those orders, and one per registered
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, DateTime, Numeric, select, type_coerce
 
 from core.cel.sources import member_sources
-from core.db import in_values
+from core.db import UtcDateTime, in_values
 from core.events.tables import members, orders, refunds
 
 ZERO = Decimal("0.00")
@@ -55,10 +55,13 @@ def net_spend(
     for refund in refunds:
         if refund.refunded_at <= at:
             refunded[refund.order_id] = refunded.get(refund.order_id, ZERO) + refund.amount
+    start = None if window is None else at - window
     total = ZERO
-    for order in orders:
-        if order.paid_at <= at and (window is None or at - window < order.paid_at):
-            total += max(ZERO, order.total - refunded.get(order.order_id, ZERO))
+    for order in orders:  # called per event of a batch: the loop is kept lean
+        paid_at = order.paid_at
+        if paid_at <= at and (start is None or start < paid_at):
+            owed = order.total - refunded.get(order.order_id, ZERO) if refunded else order.total
+            total += max(ZERO, owed)
     return total
 
 
@@ -88,15 +91,27 @@ class MemberHistory:
 
 
 def fetch_histories(
-    conn: Connection, member_ids: Sequence[str], *, program: Any
+    conn: Connection,
+    member_ids: Sequence[str],
+    *,
+    program: Any,
+    fields: Collection[str] | None = None,
+    orders_after: datetime | None = None,
 ) -> dict[str, MemberHistory]:
-    """Every given member's history (members never seen have no profile and no orders)."""
+    """Every given member's history (members never seen have no profile and no orders).
+
+    ``fields``: the ``member`` fields the caller reads (None: all); a source that supplies none
+    of them is not fetched. ``orders_after``: only orders paid after it are fetched, for a
+    caller that reads spend over a window ending after it (``qualifying_spend``, the tier
+    ladder) and no all-time field; every refund of the members' orders is still fetched.
+    """
     ids = sorted(set(member_ids))
     if not ids:
         return {}
     profiles = _profiles(conn, ids)
-    paid, refunded = _orders(conn, ids), _refunds(conn, ids)
-    provided = {source.name: source.fetch(conn, ids, program) for source in member_sources}
+    paid, refunded = _orders(conn, ids, orders_after), _refunds(conn, ids)
+    sources = [s for s in member_sources if fields is None or set(s.fields) & set(fields)]
+    provided = {source.name: source.fetch(conn, ids, program) for source in sources}
     return {
         member_id: MemberHistory(
             member_id=member_id,
@@ -119,16 +134,29 @@ def _profiles(conn: Connection, ids: list[str]) -> dict[str, Profile]:
     }
 
 
-def _orders(conn: Connection, ids: list[str]) -> dict[str, list[PaidOrder]]:
+def _orders(conn: Connection, ids: list[str], after: datetime | None) -> dict[str, list[PaidOrder]]:
+    paid_at, total = _plain(conn, orders.c.paid_at), _plain(conn, orders.c.total)
     query = (
-        select(orders.c.member_id, orders.c.order_id, orders.c.paid_at, orders.c.total)
+        select(orders.c.member_id, orders.c.order_id, paid_at, total)
         .where(in_values(conn, orders.c.member_id, ids))
         .order_by(orders.c.paid_at, orders.c.order_id)
     )
+    if after is not None:
+        query = query.where(orders.c.paid_at > after)
     grouped: dict[str, list[PaidOrder]] = defaultdict(list)
-    for row in conn.execute(query):
-        grouped[row.member_id].append(PaidOrder(row.order_id, row.paid_at, Decimal(row.total)))
+    for member_id, order_id, paid, amount in conn.execute(query):
+        grouped[member_id].append(PaidOrder(order_id, paid.astimezone(UTC), amount))
     return grouped
+
+
+def _plain(conn: Connection, column: Any) -> Any:
+    """On PostgreSQL a timestamp or money column read as the driver returns it (aware
+    datetimes; NUMERIC(18, 2) decimals, already exact to the cent), without the column type's
+    per-value conversion: a batch reads thousands of orders. SQLite needs the conversion."""
+    if conn.dialect.name != "postgresql":
+        return column
+    plain = DateTime(timezone=True) if isinstance(column.type, UtcDateTime) else Numeric(18, 2)
+    return type_coerce(column, plain).label(column.name)
 
 
 def _refunds(conn: Connection, ids: list[str]) -> dict[str, list[Refund]]:

@@ -83,6 +83,8 @@ class VariableSettings:
 
 # The fields computed from the member's orders (the costly part of ``member``).
 SPEND_FIELDS = frozenset({"paid_orders", "net_spend", "qualifying_spend", "days_since_last_order"})
+# Those of them that read every order, not only the tier window's.
+ALL_TIME_FIELDS = SPEND_FIELDS - {"qualifying_spend"}
 
 
 def member_variables(
@@ -148,6 +150,28 @@ def member_fields_read(sources: Iterable[str]) -> frozenset[str] | None:
         except Unsupported:
             return None
     return frozenset(selected)
+
+
+def fields_selected(source: str) -> tuple[tuple[str, str], ...] | None:
+    """The ``(variable, field)`` pairs the expression selects (``now.month`` …), in the order
+    they appear; None when it uses a name other than through one field selection
+    (``member``, ``member["tier"]``, a macro's variable) or syntax the parser does not know."""
+    from core.cel.parse import Ident, Node, Select, Unsupported, parse
+
+    selected: dict[tuple[str, str], None] = {}
+
+    def walk(node: Node) -> bool:
+        if isinstance(node, Select) and isinstance(node.target, Ident):
+            selected[(node.target.name, node.field)] = None
+            return True
+        if isinstance(node, Ident):
+            return False
+        return all(walk(child) for child in _children(node))
+
+    try:
+        return tuple(selected) if walk(parse(source)) else None
+    except (Unsupported, RecursionError):
+        return None
 
 
 def _children(node: Any) -> list[Any]:

@@ -1,10 +1,12 @@
-"""Conditions that read only ``now`` are evaluated once per value of ``now`` in a batch."""
+"""A batch evaluates a condition once per value of the fields it reads, when those are kept."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from core.expressions import compile_expression
+import pytest
+
+from core.expressions import ExpressionError, compile_expression
 from loyalty.earning import ConditionMemo
 
 APRIL = {"year": 2026, "month": 4, "day": 1, "weekday": 3, "hour": 10}
@@ -32,12 +34,54 @@ def test_a_now_only_condition_is_evaluated_once_per_value_of_now() -> None:
     assert spring.calls == 2
 
 
-def test_a_condition_on_the_member_is_evaluated_every_time() -> None:
+def test_a_condition_on_member_fields_is_evaluated_once_per_value_of_those_fields() -> None:
     memo, loyal = ConditionMemo(), CountingExpression("member.paid_orders > 1 && now.month == 4")
+    other_day = {**APRIL, "day": 2, "hour": 23}  # fields the condition does not read
 
     results = [
-        memo.holds(loyal, {"now": APRIL, "member": {"paid_orders": n}}) for n in (1, 2, 1, 2)
+        memo.holds(loyal, {"now": now, "member": {"paid_orders": n, "locale": "en"}})
+        for n, now in ((1, APRIL), (2, APRIL), (1, other_day), (2, other_day), (2, MAY))
     ]
 
-    assert results == [False, True, False, True]
-    assert loyal.calls == 4
+    assert results == [False, True, False, True, False]
+    assert loyal.calls == 3
+
+
+@pytest.mark.parametrize(
+    ("source", "variables"),
+    [
+        ("member.net_spend > 100.0", {"member": {"net_spend": 150.5}}),  # a double
+        ("'a' in member.categories", {"member": {"categories": ["a"]}}),  # a list
+        ("member.consents.email", {"member": {"consents": {"email": True}}}),  # a map
+        ("size(member) > 0", {"member": {"tier": "gold"}}),  # the variable whole
+        ("order.items.exists(i, i.qty > 1)", {"order": {"items": [{"qty": 2}]}}),  # a macro
+    ],
+)
+def test_a_condition_on_values_not_kept_is_evaluated_every_time(
+    source: str, variables: dict[str, Any]
+) -> None:
+    memo, condition = ConditionMemo(), CountingExpression(source)
+
+    results = [memo.holds(condition, variables) for _ in range(3)]
+
+    assert results == [True] * 3
+    assert condition.calls == 3
+
+
+def test_values_equal_in_python_but_not_in_cel_are_kept_apart() -> None:
+    memo, flag = ConditionMemo(), CountingExpression("member.x == true")
+
+    results = [memo.holds(flag, {"member": {"x": x}}) for x in (True, 1, True, 1)]
+
+    assert results[0] is True and results[2] is True
+    assert flag.calls == 2  # 1 is an int: its own key, whatever CEL makes of int == bool
+
+
+def test_a_condition_missing_a_field_raises_every_time() -> None:
+    memo, condition = ConditionMemo(), CountingExpression("member.tier == 'gold'")
+
+    for _ in range(2):
+        with pytest.raises(ExpressionError):
+            memo.holds(condition, {"member": {}})
+
+    assert condition.calls == 2
