@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, update
 
-from core.db import insert_ignoring_conflicts
+from core.db import in_values, insert_ignoring_conflicts
 from core.events.handlers import HandlerContext
 from core.events.internal import internal_event
 from core.events.tables import members, orders, refunds
@@ -56,12 +56,15 @@ def evaluate_referrals(
 ) -> None:
     """Decide what can be decided for pending referrals still waiting for a first order."""
     rules = program.program_file.referral
+    ids = sorted(set(referee_ids))
+    if not rules or not ids:
+        return
     query = select(referrals).where(
-        referrals.c.referee_id.in_(sorted(set(referee_ids))),
+        in_values(conn, referrals.c.referee_id, ids),
         referrals.c.status == "pending",
         referrals.c.order_id.is_(None),
     )
-    rows = list(conn.execute(query)) if rules else []
+    rows = list(conn.execute(query))
     facts = fetch_facts(conn, rows)
     _write(
         conn,

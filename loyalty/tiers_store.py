@@ -9,9 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from core.db import upsert
+from core.db import bulk_insert, upsert
 from core.events.handlers import HandlerContext
 from core.events.internal import internal_event
 from core.events.types import Event
@@ -51,13 +50,11 @@ def write_tier(
 
 
 def upsert_tiers(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Write many members' tier rows in one statement (``executemany``)."""
+    """Write many members' tier rows (one each) in one statement."""
     if not rows:
         return
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = module.insert(member_tiers)
-    changes = {name: stmt.excluded[name] for name in rows[0] if name != "member_id"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["member_id"], set_=changes), rows)
+    changes = [name for name in rows[0] if name != "member_id"]
+    bulk_insert(conn, member_tiers, rows, conflict_keys=["member_id"], update_columns=changes)
 
 
 def record_tier_changes(ctx: HandlerContext, changes: Sequence[TierChange]) -> None:
@@ -66,7 +63,7 @@ def record_tier_changes(ctx: HandlerContext, changes: Sequence[TierChange]) -> N
         return
     final = {change.member_id: change for change in changes}  # the last change of each member
     upsert_tiers(ctx.conn, [_tier_row(change, ctx.now) for change in final.values()])
-    ctx.conn.execute(tier_history.insert(), [_history_row(change) for change in changes])
+    bulk_insert(ctx.conn, tier_history, [_history_row(change) for change in changes])
     ctx.emit([_changed_event(change) for change in changes])
 
 

@@ -371,3 +371,47 @@ def test_every_field_is_documented_in_the_module_and_in_docs(path: str) -> None:
 
     assert row.search(variables_module.__doc__ or ""), f"no row for {path} in core.cel.variables"
     assert f"`{path.split('.', 1)[1]}`" in doc, f"{path} is not in docs/cel.md"
+
+
+@pytest.mark.parametrize("later", [0, 1, 200])
+def test_a_history_of_the_tier_window_only_gives_the_same_windowed_fields(
+    engine: Engine, program: Program, later: int
+) -> None:
+    """Loyalty fetches only the orders paid after ``orders_after`` (the earliest event of its
+    batch minus the tier window): every field it may then read is the same at any later moment."""
+    _seed(engine)
+    settings = VariableSettings.from_program(program)
+    ids = [row["id"] for row in TABLE]
+    fields = frozenset(MEMBER.fields) - variables_module.ALL_TIME_FIELDS
+    with engine.connect() as conn:
+        full = fetch_histories(conn, ids, program=program)
+        windowed = fetch_histories(
+            conn, ids, program=program, fields=fields, orders_after=AT - settings.window
+        )
+
+    at = AT + later * DAY
+    for member_id in ids:
+        expected = member_variables(full[member_id], settings, at=at, fields=fields)
+        assert member_variables(windowed[member_id], settings, at=at, fields=fields) == expected
+        assert all(o.paid_at > AT - settings.window for o in windowed[member_id].orders)
+    assert sum(len(h.orders) for h in windowed.values()) < sum(len(h.orders) for h in full.values())
+
+
+def test_a_source_no_field_read_needs_is_not_fetched(engine: Engine, program: Program) -> None:
+    _seed(engine)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.connect() as conn:
+            history = fetch_histories(
+                conn, ["m-tiered"], program=program, fields={"tier", "birthday_month"}
+            )["m-tiered"]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert "loyalty.tiers" in history.provided and "loyalty.referrals" not in history.provided
+    assert not any("referrals" in statement for statement in statements)
