@@ -207,10 +207,12 @@ def process_activity(ctx: HandlerContext, events: Sequence[Event], *, program: A
     conn, now = ctx.conn, ctx.now
     rules, ladder = EarnRules.from_program(program), TierLadder.from_program(program)
     debts = lock_accounts(conn, [e.member_id for e in events], now=now)
+    # A refund plans from its order's ledger (loyalty.refunds), never from the member's history.
+    earning = [e.member_id for e in events if not isinstance(e.data, OrderRefunded)]
     fields = fields_read(events, rules)
     histories = fetch_histories(
         conn,
-        [e.member_id for e in events],
+        earning,
         program=program,
         fields=fields,
         orders_after=_orders_after(events, fields, ladder),
