@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test bench lint typecheck clean
+.PHONY: demo test acceptance bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -n 2 --dist loadfile -q
+
+# The product contract's example (../shared/examples, or LOYALTY_SHARED_EXAMPLES=DIR) loads,
+# checks clean and runs unchanged; make test never reads it.
+acceptance: $(STAMP)
+	$(BIN)/pytest -q acceptance -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -49,7 +49,7 @@ from coupons.rules import compile_program, get_rules
 from coupons.snapshots import CouponUsage, WalletCoupon
 from coupons.wallet import generate_coupon_codes
 
-PROGRAM_DIR = Path(__file__).resolve().parents[2] / "shared" / "examples" / "program"
+PROGRAM_DIR = Path(__file__).resolve().parents[1] / "examples" / "home-goods" / "program"
 RESULT_FILE = Path(__file__).resolve().parents[1] / "bench-results" / "coupons.json"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 11, 17, 17, 0, tzinfo=UTC)  # 01:00 on the 18th in Shanghai: member day

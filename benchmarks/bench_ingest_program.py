@@ -9,7 +9,7 @@ Two fresh PostgreSQL databases get the same generated shop history (``benchmarks
 
 Members are ingested first (setup), then the ``order.paid`` events, then the ``order.refunded``
 ones; orders and refunds are timed and compared. The program is ``../shared/examples/program``
-when it sits beside the repo, else the repo's own ``examples/program``.
+when it sits beside the repo, else its copy in ``examples/home-goods``.
 Usage: ``python -m benchmarks.bench_ingest_program [--events 20000] [--database-url URL]``.
 """
 
@@ -35,7 +35,10 @@ from core.events.handlers import HandlerRegistry
 from core.events.intake import DEFAULT_BATCH_SIZE, Intake, ingest_lines
 
 ROOT = Path(__file__).resolve().parents[1]
-PROGRAMS = (ROOT.parent / "shared" / "examples" / "program", ROOT / "examples" / "program")
+PROGRAMS = (
+    ROOT.parent / "shared" / "examples" / "program",
+    ROOT / "examples" / "home-goods" / "program",
+)
 RESULT_FILE = ROOT / "bench-results" / "ingest_program.json"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

@@ -51,7 +51,7 @@ from loyalty.tier_recalc import plan_ranges, recalculate_tiers
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_FILE = ROOT / "bench-results" / "loyalty.json"
 MARKDOWN_FILE = ROOT / "docs" / "bench" / "loyalty.md"
-PROGRAM = ROOT.parent / "shared" / "examples" / "program"
+PROGRAM = ROOT / "examples" / "home-goods" / "program"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # a recalculation time, after the history
 TARGET_SECONDS, TARGET_RATIO, TARGET_RERUN = 30.0, 50.0, 1.0

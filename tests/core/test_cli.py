@@ -26,9 +26,9 @@ def env(monkeypatch: pytest.MonkeyPatch, db_url: str, engine: object, tmp_path: 
 
 
 def test_ingesting_the_example_scenario_reports_17_accepted_and_1_duplicate(
-    env: Path, shared_examples: Path
+    env: Path, examples: Path
 ) -> None:
-    scenario = str(shared_examples / "events" / "scenario.jsonl")
+    scenario = str(examples / "events" / "scenario.jsonl")
 
     first = runner.invoke(app, ["events", "ingest", scenario, "--json", "--no-program"])
     second = runner.invoke(app, ["events", "ingest", scenario, "--json", "--no-program"])
@@ -58,8 +58,8 @@ def test_a_file_with_a_bad_line_exits_1_and_the_line_is_listed_as_rejected(env: 
     assert (row["line"], row["raw"], row["source"]) == (2, "{oops", "events.jsonl")
 
 
-def test_events_can_be_piped_in_on_stdin(env: Path, shared_examples: Path) -> None:
-    scenario = (shared_examples / "events" / "scenario.jsonl").read_text()
+def test_events_can_be_piped_in_on_stdin(env: Path, examples: Path) -> None:
+    scenario = (examples / "events" / "scenario.jsonl").read_text()
 
     result = runner.invoke(app, ["events", "ingest", "-", "--json", "--no-program"], input=scenario)
 
@@ -84,17 +84,17 @@ def test_a_bad_now_is_a_usage_error_with_the_fix(env: Path, now: str, message: s
     assert message in result.output
 
 
-def test_check_passes_the_shared_example_program(shared_examples: Path) -> None:
-    result = runner.invoke(app, ["check", str(shared_examples / "program")])
+def test_check_passes_the_shared_example_program(examples: Path) -> None:
+    result = runner.invoke(app, ["check", str(examples / "program")])
 
     assert result.exit_code == 0, result.output
 
 
 def test_check_exits_1_naming_file_and_line_of_an_unknown_field(
-    shared_examples: Path, tmp_path: Path
+    examples: Path, tmp_path: Path
 ) -> None:
     program = tmp_path / "program"
-    shutil.copytree(shared_examples / "program", program)
+    shutil.copytree(examples / "program", program)
     coupons = program / "coupons.yaml"
     coupons.write_text(coupons.read_text().replace("min_order_total: 150", "min_order_totl: 150"))
 
@@ -121,10 +121,8 @@ def test_tick_without_a_program_is_a_user_error_with_the_fix(env: Path) -> None:
     assert "--program" in result.stderr
 
 
-def test_tick_with_the_example_program_remembers_how_far_it_ran(
-    env: Path, shared_examples: Path
-) -> None:
-    program = ["--program", str(shared_examples / "program")]
+def test_tick_with_the_example_program_remembers_how_far_it_ran(env: Path, examples: Path) -> None:
+    program = ["--program", str(examples / "program")]
 
     first = runner.invoke(
         app,
@@ -154,10 +152,10 @@ def test_the_worker_without_redis_explains_that_work_runs_in_process(env: Path) 
 
 
 def test_replay_ingests_the_scenario_through_time_with_the_example_program(
-    env: Path, shared_examples: Path
+    env: Path, examples: Path
 ) -> None:
-    program = ["--program", str(shared_examples / "program")]
-    scenario = str(shared_examples / "events" / "scenario.jsonl")
+    program = ["--program", str(examples / "program")]
+    scenario = str(examples / "events" / "scenario.jsonl")
 
     result = runner.invoke(app, [*program, "events", "ingest", scenario, "--replay", "--json"])
     shown = runner.invoke(app, [*program, "members", "show", "m-alice", "--json"])

@@ -44,9 +44,9 @@ def event(event_id: str, kind: str, at: str, member: str = "m-1", **data: Any) -
 
 
 def test_the_example_scenario_is_accepted_once_and_a_second_ingest_changes_nothing(
-    engine: Engine, shared_examples: Path
+    engine: Engine, examples: Path
 ) -> None:
-    lines = (shared_examples / "events" / "scenario.jsonl").read_text().splitlines()
+    lines = (examples / "events" / "scenario.jsonl").read_text().splitlines()
 
     first = ingest_lines(lines, intake(engine))
     after_first = snapshot(engine)

@@ -11,13 +11,13 @@ from core.program.check import check_program, has_errors
 from core.program.yamlsource import ProgramIssue
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_PROGRAM = REPO.parent / "shared" / "examples" / "program"
+HOME_GOODS = REPO / "examples" / "home-goods" / "program"
 OWN_PROGRAM = REPO / "examples" / "program"
 
 
 def _copy(tmp_path: Path) -> Path:
     program = tmp_path / "program"
-    shutil.copytree(SHARED_PROGRAM, program)
+    shutil.copytree(HOME_GOODS, program)
     return program
 
 
@@ -28,7 +28,7 @@ def _edit(program: Path, file: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-@pytest.mark.parametrize("directory", [SHARED_PROGRAM, OWN_PROGRAM], ids=["shared", "own"])
+@pytest.mark.parametrize("directory", [HOME_GOODS, OWN_PROGRAM], ids=["home-goods", "tea-house"])
 def test_the_example_programs_check_clean(directory: Path) -> None:
     assert check_program(directory) == []
 

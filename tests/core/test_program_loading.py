@@ -18,7 +18,7 @@ from core.program.program_file import BoostRule, FixedRule, ProgramFile, Purchas
 from core.program.yamlsource import ProgramIssue, SourceDocument, locate, parse_document
 from coupons.definitions import CouponsFile
 
-SHARED_PROGRAM = Path(__file__).resolve().parents[3] / "shared" / "examples" / "program"
+HOME_GOODS = Path(__file__).resolve().parents[2] / "examples" / "home-goods" / "program"
 
 
 class _Priced(BaseModel):
@@ -27,7 +27,7 @@ class _Priced(BaseModel):
 
 @pytest.fixture(scope="module")
 def program() -> Program:
-    return load_program(SHARED_PROGRAM)
+    return load_program(HOME_GOODS)
 
 
 def _document(text: str) -> SourceDocument:
@@ -49,7 +49,7 @@ def test_the_shared_example_loads_every_file(program: Program) -> None:
         "win-back",
     ]
     assert len(program.templates) == 13
-    assert program.directory == SHARED_PROGRAM
+    assert program.directory == HOME_GOODS
 
 
 def test_yaml_floats_become_the_decimals_that_were_written(program: Program) -> None:
@@ -126,7 +126,7 @@ def test_a_missing_directory_raises_program_not_found(tmp_path: Path) -> None:
 
 
 def test_an_invalid_program_raises_with_every_issue(tmp_path: Path) -> None:
-    shutil.copytree(SHARED_PROGRAM, tmp_path / "program")
+    shutil.copytree(HOME_GOODS, tmp_path / "program")
     (tmp_path / "program" / "coupons.yaml").unlink()
 
     with pytest.raises(ProgramInvalid) as raised:
@@ -271,7 +271,7 @@ def test_campaign_shapes_are_enforced(changes: dict[str, Any], reason: str) -> N
 
 
 def test_tier_levels_climb_from_zero() -> None:
-    data = parse_document((SHARED_PROGRAM / "program.yaml").read_text(), file="program.yaml")
+    data = parse_document((HOME_GOODS / "program.yaml").read_text(), file="program.yaml")
     assert isinstance(data, SourceDocument)
     levels = data.data["tiers"]["levels"]
     levels[0]["min_spend"] = 10

@@ -15,7 +15,7 @@ from core.program.schema import json_schemas
 from core.program.yamlsource import SourceDocument, parse_document
 
 REPO = Path(__file__).resolve().parents[2]
-PROGRAMS = [REPO.parent / "shared" / "examples" / "program", REPO / "examples" / "program"]
+PROGRAMS = [REPO / "examples" / "home-goods" / "program", REPO / "examples" / "program"]
 FILE_KINDS = {"program.yaml": "program", "coupons.yaml": "coupons"}
 
 
@@ -110,7 +110,7 @@ def test_every_object_in_a_schema_forbids_unknown_fields(kind: str) -> None:
 
 EXAMPLE_FILES = {
     f"{label}:{path.relative_to(program)}": path
-    for label, program in zip(["shared", "own"], PROGRAMS, strict=True)
+    for label, program in zip(["home-goods", "tea-house"], PROGRAMS, strict=True)
     for path in sorted(program.rglob("*.yaml"))
 }
 

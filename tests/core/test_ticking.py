@@ -86,9 +86,9 @@ def test_ticking_backwards_is_refused_with_the_time_already_reached(runtime: Run
 
 
 def test_replay_ingests_each_event_at_its_time_with_jobs_firing_in_between(
-    runtime: Runtime, shared_examples: Path
+    runtime: Runtime, examples: Path
 ) -> None:
-    lines = (shared_examples / "events" / "scenario.jsonl").read_text().splitlines()
+    lines = (examples / "events" / "scenario.jsonl").read_text().splitlines()
     last = max(datetime.fromisoformat(line.split('"occurred_at": "')[1][:25]) for line in lines)
 
     report = replay(runtime, [daily()], lines, source="scenario")

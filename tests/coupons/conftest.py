@@ -11,8 +11,8 @@ from coupons.rules import ProgramRules, get_rules
 
 
 @pytest.fixture(scope="session")
-def program(shared_examples: Path) -> Program:
-    return load_program(shared_examples / "program")
+def program(examples: Path) -> Program:
+    return load_program(examples / "program")
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ DOUBLE_11 = "2026-11-05T12:00:00+08:00"
 
 
 @pytest.fixture
-def env(cli_env: Path, shared_examples: Path) -> Path:
+def env(cli_env: Path, examples: Path) -> Path:
     tmp_path = cli_env
     alice = {
         "id": "evt-1",

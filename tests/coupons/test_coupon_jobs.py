@@ -21,12 +21,12 @@ from coupons.wallet import issue_coupon
 
 
 @pytest.fixture
-def runtime(db_url: str, engine: Engine, shared_examples: Path) -> Runtime:
+def runtime(db_url: str, engine: Engine, examples: Path) -> Runtime:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=db_url,
         redis_url=None,
-        program_dir=shared_examples / "program",
+        program_dir=examples / "program",
     )
     runtime = Runtime(settings=settings)
     set_runtime(runtime)

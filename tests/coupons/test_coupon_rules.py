@@ -23,8 +23,8 @@ def test_rules_are_built_once_per_program_object(program: Program) -> None:
     assert get_rules(program) is get_rules(program)
 
 
-def test_a_reloaded_program_gets_its_own_rules(program: Program, shared_examples: Path) -> None:
-    reloaded = load_program(shared_examples / "program")
+def test_a_reloaded_program_gets_its_own_rules(program: Program, examples: Path) -> None:
+    reloaded = load_program(examples / "program")
 
     assert get_rules(reloaded) is not get_rules(program)
     assert get_rules(replace(program)) is not get_rules(program)

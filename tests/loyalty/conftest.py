@@ -14,8 +14,8 @@ from loyalty.verify import verify_ledger
 
 
 @pytest.fixture(scope="session")
-def program(shared_examples: Path) -> Any:
-    return load_program(shared_examples / "program")
+def program(examples: Path) -> Any:
+    return load_program(examples / "program")
 
 
 @pytest.fixture(autouse=True)

@@ -15,9 +15,9 @@ NOW = ["--now", "2026-11-21T00:00:00+08:00"]
 
 
 @pytest.fixture
-def env(cli_env: Path, shared_examples: Path) -> Path:
+def env(cli_env: Path, examples: Path) -> Path:
     tmp_path = cli_env
-    scenario = str(shared_examples / "events" / "scenario.jsonl")
+    scenario = str(examples / "events" / "scenario.jsonl")
     result = runner.invoke(app, [*NOW, "events", "ingest", scenario, "--json"])
     assert result.exit_code == 0, result.output
     return tmp_path

@@ -21,12 +21,12 @@ from loyalty.tables import points_ledger, referrals, tier_history
 
 
 @pytest.fixture
-def runtime(db_url: str, engine: Engine, shared_examples: Path) -> Iterator[Runtime]:
+def runtime(db_url: str, engine: Engine, examples: Path) -> Iterator[Runtime]:
     settings = Settings(
         _env_file=None,
         database_url=db_url,
         redis_url=None,  # type: ignore[call-arg]
-        program_dir=shared_examples / "program",
+        program_dir=examples / "program",
     )
     worker.setup(settings)
     runtime = Runtime(settings=settings)

@@ -26,8 +26,8 @@ from notifications.transports.stub import StubTransport
 
 
 @pytest.fixture(scope="session")
-def program(shared_examples: Path) -> Program:
-    return load_program(shared_examples / "program")
+def program(examples: Path) -> Program:
+    return load_program(examples / "program")
 
 
 def consent_registry() -> HandlerRegistry:

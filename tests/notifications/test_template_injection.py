@@ -84,10 +84,10 @@ def test_an_injection_payload_is_rejected_at_load_or_render(payload: str, progra
 
 
 def test_check_names_the_file_and_line_of_an_injection_payload(
-    shared_examples: Path, tmp_path: Path
+    examples: Path, tmp_path: Path
 ) -> None:
     directory = tmp_path / "program"
-    shutil.copytree(shared_examples / "program", directory)
+    shutil.copytree(examples / "program", directory)
     path = directory / "templates" / "welcome-reminder.yaml"
     path.write_text(
         path.read_text().replace(

@@ -188,25 +188,25 @@ def test_a_signature_is_added_once() -> None:
 
 @pytest.mark.parametrize("directory", ["shared", "project"])
 def test_check_renders_every_template_of_the_example_programs_cleanly(
-    directory: str, shared_examples: Path
+    directory: str, examples: Path
 ) -> None:
-    root = shared_examples if directory == "shared" else Path(__file__).parents[2] / "examples"
+    root = examples if directory == "shared" else Path(__file__).parents[2] / "examples"
 
     issues = check_program(root / "program")
 
     assert issues == []
 
 
-def copy_program(shared_examples: Path, tmp_path: Path) -> Path:
+def copy_program(examples: Path, tmp_path: Path) -> Path:
     target = tmp_path / "program"
-    shutil.copytree(shared_examples / "program", target)
+    shutil.copytree(examples / "program", target)
     return target
 
 
 def test_check_catches_a_template_error_only_rendering_finds_at_its_line(
-    shared_examples: Path, tmp_path: Path
+    examples: Path, tmp_path: Path
 ) -> None:
-    directory = copy_program(shared_examples, tmp_path)
+    directory = copy_program(examples, tmp_path)
     path = directory / "templates" / "cart-coupon.yaml"
     text = path.read_text().replace("{{ item.name }} x {{ item.qty }}", "{{ item.nme }}")
     path.write_text(text)
@@ -219,9 +219,9 @@ def test_check_catches_a_template_error_only_rendering_finds_at_its_line(
 
 
 def test_check_catches_a_filter_given_the_wrong_kind_of_value(
-    shared_examples: Path, tmp_path: Path
+    examples: Path, tmp_path: Path
 ) -> None:
-    directory = copy_program(shared_examples, tmp_path)
+    directory = copy_program(examples, tmp_path)
     path = directory / "templates" / "welcome.yaml"
     path.write_text(
         path.read_text().replace("{{ coupon.expires_at | date }} 前", "{{ coupon.code | date }} 前")
@@ -235,10 +235,8 @@ def test_check_catches_a_filter_given_the_wrong_kind_of_value(
     assert "expected a date-time" in issues[0].message or "Invalid isoformat" in issues[0].message
 
 
-def test_check_warns_about_an_sms_above_three_segments(
-    shared_examples: Path, tmp_path: Path
-) -> None:
-    directory = copy_program(shared_examples, tmp_path)
+def test_check_warns_about_an_sms_above_three_segments(examples: Path, tmp_path: Path) -> None:
+    directory = copy_program(examples, tmp_path)
     path = directory / "templates" / "birthday.yaml"
     long_text = "Happy birthday, {{ member.first_name }}! " + "Lots of news. " * 40
     path.write_text(
