@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
