@@ -2,7 +2,8 @@
 folder ``LOYALTY_SHARED_EXAMPLES`` names) must load, check clean and run unchanged.
 
 Not part of ``make test``: a clone with no ``../shared`` beside it passes the suite, which reads
-only the repo (its copy of this example is ``examples/home-goods``).
+only the repo (the tests use the Tea House; the benchmarks this example's copy in
+``examples/home-goods``).
 """
 
 from __future__ import annotations

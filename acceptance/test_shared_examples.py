@@ -33,7 +33,7 @@ def test_the_program_checks_clean(shared: Path) -> None:
 
 
 def test_the_repos_copy_is_the_contracts_example(shared: Path) -> None:
-    """The suite pins its numbers on examples/home-goods: it must be this example, unchanged."""
+    """The benchmarks run examples/home-goods: it must be this example, unchanged."""
     copy = REPO / "examples" / "home-goods"
     for folder in ("program", "program/campaigns", "program/templates", "events"):
         compared = filecmp.dircmp(shared / folder, copy / folder)

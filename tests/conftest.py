@@ -22,11 +22,7 @@ from core.runtime import set_runtime
 from core.schema import metadata
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-# The suite reads only the repo. examples/ holds the Tea House (the demo's program) and
-# examples/home-goods/, the product contract's example program and stream, which the tests pin
-# their numbers on; `make acceptance` checks that ../shared/examples still loads and runs the
-# same way, and that this copy has not drifted from it.
-EXAMPLES = PROJECT_ROOT / "examples" / "home-goods"
+EXAMPLES = PROJECT_ROOT / "examples"
 PG_ADMIN_URL = os.environ.get(
     "LOYALTY_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -43,7 +39,7 @@ START_REDIS = (
 
 @pytest.fixture(scope="session")
 def examples() -> Path:
-    """The home-goods example: program/ and events/scenario.jsonl (see EXAMPLES)."""
+    """The project's own example (the Tea House): ``program/`` and ``events/scenario.jsonl``."""
     return EXAMPLES
 
 

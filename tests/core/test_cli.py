@@ -33,12 +33,12 @@ def test_ingesting_the_example_scenario_reports_17_accepted_and_1_duplicate(
     first = runner.invoke(app, ["events", "ingest", scenario, "--json", "--no-program"])
     second = runner.invoke(app, ["events", "ingest", scenario, "--json", "--no-program"])
 
-    assert first.exit_code == 0, first.output
+    assert first.exit_code == 1, first.output  # th-0018 is invalid on purpose
     counts = json.loads(first.stdout)
     # With no program, each event waits for the handlers of its type (events retry --all).
-    assert counts == {"accepted": 17, "duplicate": 1, "rejected": 0, "waiting": counts["waiting"]}
+    assert counts == {"accepted": 17, "duplicate": 1, "rejected": 1, "waiting": counts["waiting"]}
     assert counts["waiting"] > 17
-    assert json.loads(second.stdout) == {"accepted": 0, "duplicate": 18, "rejected": 0}
+    assert json.loads(second.stdout) == {"accepted": 0, "duplicate": 18, "rejected": 1}
 
 
 def test_a_file_with_a_bad_line_exits_1_and_the_line_is_listed_as_rejected(env: Path) -> None:
@@ -84,7 +84,7 @@ def test_a_bad_now_is_a_usage_error_with_the_fix(env: Path, now: str, message: s
     assert message in result.output
 
 
-def test_check_passes_the_shared_example_program(examples: Path) -> None:
+def test_check_passes_the_example_program(examples: Path) -> None:
     result = runner.invoke(app, ["check", str(examples / "program")])
 
     assert result.exit_code == 0, result.output
@@ -96,7 +96,7 @@ def test_check_exits_1_naming_file_and_line_of_an_unknown_field(
     program = tmp_path / "program"
     shutil.copytree(examples / "program", program)
     coupons = program / "coupons.yaml"
-    coupons.write_text(coupons.read_text().replace("min_order_total: 150", "min_order_totl: 150"))
+    coupons.write_text(coupons.read_text().replace("min_order_total: 120", "min_order_totl: 120"))
 
     result = runner.invoke(app, ["check", str(program)])
 
@@ -158,14 +158,14 @@ def test_replay_ingests_the_scenario_through_time_with_the_example_program(
     scenario = str(examples / "events" / "scenario.jsonl")
 
     result = runner.invoke(app, [*program, "events", "ingest", scenario, "--replay", "--json"])
-    shown = runner.invoke(app, [*program, "members", "show", "m-alice", "--json"])
+    shown = runner.invoke(app, [*program, "members", "show", "m-lin", "--json"])
 
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"accepted": 17, "duplicate": 1, "rejected": 0}
+    assert result.exit_code == 1, result.output  # th-0018 is invalid on purpose
+    assert json.loads(result.stdout) == {"accepted": 17, "duplicate": 1, "rejected": 1}
     member = json.loads(shown.stdout)
-    assert member["member_id"] == "m-alice"
-    assert member["email"] == "a***@example.com" and member["phone"] == "138****0000"
-    assert member["orders"] == {"paid_orders": 4, "paid": "21628.00", "refunded": "0.00"}
+    assert member["member_id"] == "m-lin"
+    assert member["email"] == "l***@example.com" and member["phone"] == "139****0001"
+    assert member["orders"] == {"paid_orders": 3, "paid": "22480.00", "refunded": "0.00"}
 
 
 def test_showing_an_unknown_member_names_the_id_and_the_fix(env: Path) -> None:

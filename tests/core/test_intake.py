@@ -52,9 +52,14 @@ def test_the_example_scenario_is_accepted_once_and_a_second_ingest_changes_nothi
     after_first = snapshot(engine)
     second = ingest_lines(lines, intake(engine))
 
-    assert first.as_dict() == {"accepted": 17, "duplicate": 1, "rejected": 0}
-    assert second.as_dict() == {"accepted": 0, "duplicate": 18, "rejected": 0}
-    assert snapshot(engine) == after_first
+    # th-0018 (an order of a negative total) is invalid on purpose; th-0002 is sent twice.
+    assert first.as_dict() == {"accepted": 17, "duplicate": 1, "rejected": 1}
+    assert second.as_dict() == {"accepted": 0, "duplicate": 18, "rejected": 1}
+    again = snapshot(engine)
+    # Each ingest records its own rejection of th-0018; nothing else changes.
+    assert [row[1] for row in again.pop("rejected_events")] == ["th-0018", "th-0018"]
+    assert [row[1] for row in after_first.pop("rejected_events")] == ["th-0018"]
+    assert again == after_first
 
 
 def test_malformed_lines_are_dead_lettered_with_reasons_and_good_lines_still_count(

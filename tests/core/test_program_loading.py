@@ -18,7 +18,7 @@ from core.program.program_file import BoostRule, FixedRule, ProgramFile, Purchas
 from core.program.yamlsource import ProgramIssue, SourceDocument, locate, parse_document
 from coupons.definitions import CouponsFile
 
-HOME_GOODS = Path(__file__).resolve().parents[2] / "examples" / "home-goods" / "program"
+PROGRAM = Path(__file__).resolve().parents[2] / "examples" / "program"
 
 
 class _Priced(BaseModel):
@@ -27,7 +27,7 @@ class _Priced(BaseModel):
 
 @pytest.fixture(scope="module")
 def program() -> Program:
-    return load_program(HOME_GOODS)
+    return load_program(PROGRAM)
 
 
 def _document(text: str) -> SourceDocument:
@@ -36,8 +36,8 @@ def _document(text: str) -> SourceDocument:
     return parsed
 
 
-def test_the_shared_example_loads_every_file(program: Program) -> None:
-    assert len(program.coupons) == 8
+def test_the_example_loads_every_file(program: Program) -> None:
+    assert len(program.coupons) == 9
     assert sorted(program.campaigns) == [
         "birthday",
         "cart-abandonment",
@@ -49,32 +49,38 @@ def test_the_shared_example_loads_every_file(program: Program) -> None:
         "win-back",
     ]
     assert len(program.templates) == 13
-    assert program.directory == HOME_GOODS
+    assert program.directory == PROGRAM
 
 
 def test_yaml_floats_become_the_decimals_that_were_written(program: Program) -> None:
-    silver = program.program_file.tiers.levels[1]
+    bud = program.program_file.tiers.levels[1]
 
-    assert silver.points_multiplier == Decimal("1.2")
-    assert str(silver.points_multiplier) == "1.2"
-    assert program.program_file.points.redeem.max_order_share == Decimal("0.5")
-    assert program.campaigns["cart-abandonment"].experiment.holdout == Decimal("0.1")  # type: ignore[union-attr]
+    assert bud.points_multiplier == Decimal("1.25")
+    assert str(bud.points_multiplier) == "1.25"
+    assert program.program_file.points.redeem.max_order_share == Decimal("0.3")
+    assert program.campaigns["cart-abandonment"].experiment.holdout == Decimal("0.15")  # type: ignore[union-attr]
 
 
 def test_times_of_day_and_durations_are_typed(program: Program) -> None:
-    assert program.program_file.tiers.recalculate_at == time(2, 0)
-    assert program.coupons["cart-rescue-10"].valid_for == timedelta(hours=48)
-    assert program.campaigns["welcome-onboarding"].steps[2].wait == timedelta(days=3)
+    assert program.program_file.tiers.recalculate_at == time(3, 0)
+    assert program.coupons["cart-steep-12"].valid_for == timedelta(hours=36)
+    assert program.campaigns["welcome-onboarding"].steps[2].wait == timedelta(days=5)
 
 
 def test_valid_between_holds_aware_datetimes(program: Program) -> None:
-    window = program.coupons["double11-ladder"].valid_between
+    window = program.coupons["spring-harvest-ladder"].valid_between
     assert window is not None
-    assert window.from_ == datetime(2026, 10, 31, 16, 0, tzinfo=UTC)
+    assert window.from_ == datetime(2027, 3, 31, 16, 0, tzinfo=UTC)
 
 
-def test_program_locales_default_to_the_default_locale_and_the_tier_names(program: Program) -> None:
-    assert program.program_file.program.locales == ("zh-CN", "en")
+def test_program_locales_default_to_the_default_locale_and_the_tier_names(tmp_path: Path) -> None:
+    shutil.copytree(PROGRAM, tmp_path / "program")
+    path = tmp_path / "program" / "program.yaml"
+    text = path.read_text(encoding="utf-8")
+    declared = next(line for line in text.splitlines(keepends=True) if "  locales:" in line)
+    path.write_text(text.replace(declared, ""), encoding="utf-8")
+
+    assert load_program(tmp_path / "program").program_file.program.locales == ("zh-CN", "en")
 
 
 def test_earn_rules_take_the_shape_their_keys_select(program: Program) -> None:
@@ -87,14 +93,14 @@ def test_expressions_are_compiled_at_load(program: Program) -> None:
     trigger = program.campaigns["tier-upgrade"].trigger
 
     assert trigger.when is not None
-    assert trigger.when.is_true({"event": {"data": {"direction": "up"}}})
+    assert trigger.when.is_true({"event": {"data": {"direction": "up"}}, "member": {"tier": "bud"}})
 
 
 @pytest.mark.parametrize(
     ("campaign_id", "step", "coupon", "member"),
     [
-        ("birthday", 0, "birthday-gift", None),
-        ("referral-reward", 1, "referral-thanks-30", "referee"),
+        ("birthday", 0, "birthday-pot", None),
+        ("referral-reward", 1, "friend-tea-25", "referee"),
     ],
 )
 def test_issue_coupon_accepts_an_id_or_a_mapping(
@@ -126,7 +132,7 @@ def test_a_missing_directory_raises_program_not_found(tmp_path: Path) -> None:
 
 
 def test_an_invalid_program_raises_with_every_issue(tmp_path: Path) -> None:
-    shutil.copytree(HOME_GOODS, tmp_path / "program")
+    shutil.copytree(PROGRAM, tmp_path / "program")
     (tmp_path / "program" / "coupons.yaml").unlink()
 
     with pytest.raises(ProgramInvalid) as raised:
@@ -271,7 +277,7 @@ def test_campaign_shapes_are_enforced(changes: dict[str, Any], reason: str) -> N
 
 
 def test_tier_levels_climb_from_zero() -> None:
-    data = parse_document((HOME_GOODS / "program.yaml").read_text(), file="program.yaml")
+    data = parse_document((PROGRAM / "program.yaml").read_text(), file="program.yaml")
     assert isinstance(data, SourceDocument)
     levels = data.data["tiers"]["levels"]
     levels[0]["min_spend"] = 10

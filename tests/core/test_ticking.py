@@ -93,11 +93,11 @@ def test_replay_ingests_each_event_at_its_time_with_jobs_firing_in_between(
 
     report = replay(runtime, [daily()], lines, source="scenario")
 
-    assert report.ingest.as_dict() == {"accepted": 17, "duplicate": 1, "rejected": 0}
-    first = shanghai("2025-12-01T10:00")
+    assert report.ingest.as_dict() == {"accepted": 17, "duplicate": 1, "rejected": 1}
+    first = shanghai("2026-01-05T09:30")
     # Both ends lie after 02:00, so the job fires once on each day after the first event's.
-    assert len(report.fired) == (last.date() - first.date()).days == 354
-    assert report.fired[0][0] == shanghai("2025-12-02T02:00")
+    assert len(report.fired) == (last.date() - first.date()).days == 318
+    assert report.fired[0][0] == shanghai("2026-01-06T02:00")
     with runtime.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(events)).scalar() == 17
         received = conn.execute(select(events.c.received_at, events.c.occurred_at)).all()

@@ -1,4 +1,4 @@
-"""Fixtures of the coupon tests: the shared example program and its compiled rules."""
+"""Fixtures of the coupon tests: the example program and its compiled rules."""
 
 from __future__ import annotations
 

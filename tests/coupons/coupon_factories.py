@@ -17,8 +17,8 @@ from coupons.facts import MemberFacts
 from coupons.snapshots import WalletCoupon
 from loyalty.tiers_store import write_tier
 
-NOW = datetime(2026, 11, 5, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai, inside Double 11
-TIER_RANKS = {"regular": 0, "silver": 1, "gold": 2, "diamond": 3}
+NOW = datetime(2027, 4, 5, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai, inside the spring harvest
+TIER_RANKS = {"leaf": 0, "bud": 1, "oolong": 2, "puer": 3}
 
 
 def line(category: str, price: str, qty: int = 1, sku: str | None = None) -> CartLine:
@@ -33,7 +33,7 @@ def cart(*lines: CartLine, total: str | None = None, shipping: str | None = None
     )
 
 
-def facts(tier: str = "regular", *, paid_orders: int = 0, locale: str = "en") -> MemberFacts:
+def facts(tier: str = "leaf", *, paid_orders: int = 0, locale: str = "en") -> MemberFacts:
     """A member's facts as core builds them (every CEL field, these values where they matter)."""
     return MemberFacts.of(
         {

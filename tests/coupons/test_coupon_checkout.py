@@ -45,7 +45,7 @@ FLASH = {
     "limits": {"budget": 40},
     "stacking": {"group": "flash"},
 }
-BASKET = cart(line("home", "200.00"))
+BASKET = cart(line("tea", "200.00"))
 
 
 @pytest.fixture
@@ -104,9 +104,9 @@ def usage(engine: Engine, coupon_id: str, member_id: str = "m-1") -> tuple[int, 
 def test_validation_explains_each_code_and_the_stacking(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
-    rescue = issue(engine, shop, "cart-rescue-10")
-    thanks = issue(engine, shop, "referral-thanks-30")
-    theirs = issue(engine, shop, "birthday-gift", "m-2")
+    rescue = issue(engine, shop, "cart-steep-12")
+    thanks = issue(engine, shop, "friend-tea-25")
+    theirs = issue(engine, shop, "birthday-pot", "m-2")
 
     with engine.connect() as conn:
         result = validate_cart(
@@ -119,32 +119,32 @@ def test_validation_explains_each_code_and_the_stacking(
         )
 
     checks = {check.code: check for check in result.checks}
-    assert (checks[rescue].eligible, checks[rescue].discount) == (True, Decimal("20.00"))
+    assert (checks[rescue].eligible, checks[rescue].discount) == (True, Decimal("24.00"))
     assert [d.code for d in checks[thanks].decisions] == ["stacking.group"]
     assert [d.code for d in checks[theirs].decisions] == ["code.unknown"]  # not m-1's
     assert [d.code for d in checks["NOPE"].decisions] == ["code.unknown"]
-    assert result.discount == Decimal("20.00") and not result.ok
+    assert result.discount == Decimal("24.00") and not result.ok
 
 
 def test_a_reservation_holds_the_codes_and_counts_against_the_limits(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
     flash = issue(engine, shop, "flash-20")
-    gift = issue(engine, shop, "birthday-gift")
+    gift = issue(engine, shop, "birthday-pot")
 
     held = reserve(engine, shop, [flash, gift])
 
-    assert held.shares == {flash: Decimal("20.00"), gift: Decimal("50.00")}
-    assert (held.discount, held.until) == (Decimal("70.00"), NOW + timedelta(minutes=15))
+    assert held.shares == {flash: Decimal("20.00"), gift: Decimal("40.00")}
+    assert (held.discount, held.until) == (Decimal("60.00"), NOW + timedelta(minutes=15))
     assert statuses(engine) == {flash: ("reserved", "o-1"), gift: ("reserved", "o-1")}
     assert usage(engine, "flash-20") == (1, Decimal("20.00"), 0)
-    assert usage(engine, "birthday-gift") == (1, Decimal("50.00"), 1)
+    assert usage(engine, "birthday-pot") == (1, Decimal("40.00"), 1)
 
 
 def test_a_second_code_of_a_once_per_member_coupon_cannot_be_held(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
-    first, second = issue(engine, shop, "birthday-gift"), issue(engine, shop, "birthday-gift")
+    first, second = issue(engine, shop, "birthday-pot"), issue(engine, shop, "birthday-pot")
     reserve(engine, shop, [first])
 
     with pytest.raises(LimitReached) as refused:
@@ -157,28 +157,28 @@ def test_a_second_code_of_a_once_per_member_coupon_cannot_be_held(
 def test_reserving_again_for_the_same_order_replaces_its_reservation(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
-    gift, rescue = issue(engine, shop, "birthday-gift"), issue(engine, shop, "cart-rescue-10")
+    gift, rescue = issue(engine, shop, "birthday-pot"), issue(engine, shop, "cart-steep-12")
     reserve(engine, shop, [gift])
 
     reserve(engine, shop, [rescue])
 
     assert statuses(engine) == {gift: ("issued", None), rescue: ("reserved", "o-1")}
-    assert usage(engine, "birthday-gift") == (0, Decimal("0.00"), 0)
+    assert usage(engine, "birthday-pot") == (0, Decimal("0.00"), 0)
 
 
 def test_a_refused_reservation_holds_nothing(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
-    gift, welcome = issue(engine, shop, "birthday-gift"), issue(engine, shop, "welcome-20")
+    gift, welcome = issue(engine, shop, "birthday-pot"), issue(engine, shop, "first-brew-15")
 
     with pytest.raises(NotEligible, match=r"min_order_total\.short"):
-        reserve(engine, shop, [welcome, gift], basket=cart(line("home", "150.00")))
+        reserve(engine, shop, [welcome, gift], basket=cart(line("tea", "150.00")))
 
     assert statuses(engine) == {gift: ("issued", None), welcome: ("issued", None)}
 
 
 def test_a_used_code_is_unavailable(engine: Engine, shop: Program, members: list[str]) -> None:
-    gift = issue(engine, shop, "birthday-gift")
+    gift = issue(engine, shop, "birthday-pot")
     reserve(engine, shop, [gift])
 
     with pytest.raises(CodeUnavailable, match=r"code\.reserved"):
@@ -218,7 +218,7 @@ def test_the_daily_job_releases_lapsed_holds_and_expires_codes(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
     flash = issue(engine, shop, "flash-20")
-    daily = issue(engine, shop, "gold-member-day")
+    daily = issue(engine, shop, "tea-day-ninety")
     reserve(engine, shop, [flash])
 
     with engine.begin() as conn:
@@ -252,7 +252,7 @@ def test_a_paid_order_redeems_its_reserved_codes_at_the_reserved_discount(
     flash = issue(engine, shop, "flash-20")
     reserve(engine, shop, [flash])
 
-    send(engine, shop, paid("m-1", "o-1", items=[item("home", "180.00")], codes=[flash]))
+    send(engine, shop, paid("m-1", "o-1", items=[item("tea", "180.00")], codes=[flash]))
 
     assert statuses(engine)[flash] == ("redeemed", "o-1")
     assert usage(engine, "flash-20")[:2] == (1, Decimal("20.00"))
@@ -261,49 +261,49 @@ def test_a_paid_order_redeems_its_reserved_codes_at_the_reserved_discount(
 def test_a_paid_order_redeems_an_unreserved_code_that_applies(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
-    welcome = issue(engine, shop, "welcome-20")  # first order: the paid order itself is not
+    welcome = issue(engine, shop, "first-brew-15")  # first order: the paid order itself is not
 
-    send(engine, shop, paid("m-1", "o-1", items=[item("home", "120.00")], codes=[welcome]))
+    send(engine, shop, paid("m-1", "o-1", items=[item("tea", "120.00")], codes=[welcome]))
 
     assert statuses(engine)[welcome] == ("redeemed", "o-1")
-    assert usage(engine, "welcome-20") == (1, Decimal("20.00"), 1)
+    assert usage(engine, "first-brew-15") == (1, Decimal("15.00"), 1)
 
 
 def test_an_unreserved_code_that_does_not_apply_is_not_redeemed(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
-    double11 = issue(engine, shop, "double11-ladder")  # m-1 is a regular member
+    ladder = issue(engine, shop, "spring-harvest-ladder")  # m-1 is a leaf member
 
-    send(engine, shop, paid("m-1", "o-1", items=[item("home", "800.00")], codes=[double11]))
+    send(engine, shop, paid("m-1", "o-1", items=[item("tea", "800.00")], codes=[ladder]))
 
-    assert statuses(engine)[double11] == ("issued", None)
+    assert statuses(engine)[ladder] == ("issued", None)
     with engine.connect() as conn:
         [(refusal, _locale)] = fetch_refusals(conn, order_id="o-1")
-    assert (refusal.code, refusal.reason) == (double11, "tiers.not_member")
+    assert (refusal.code, refusal.reason) == (ladder, "tiers.not_member")
 
 
 def test_a_code_is_redeemed_once_whatever_the_orders_say(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
-    set_tier(engine, "m-1", "silver")
-    double11 = issue(engine, shop, "double11-ladder")
+    set_tier(engine, "m-1", "bud")
+    ladder = issue(engine, shop, "spring-harvest-ladder")
 
     send(
         engine,
         shop,
-        paid("m-1", "o-1", items=[item("home", "300.00")], codes=[double11]),
-        paid("m-1", "o-2", items=[item("home", "300.00")], codes=[double11]),
+        paid("m-1", "o-1", items=[item("tea", "300.00")], codes=[ladder]),
+        paid("m-1", "o-2", items=[item("tea", "300.00")], codes=[ladder]),
     )
 
-    assert statuses(engine)[double11] == ("redeemed", "o-1")
-    assert usage(engine, "double11-ladder") == (1, Decimal("50.00"), 1)
+    assert statuses(engine)[ladder] == ("redeemed", "o-1")
+    assert usage(engine, "spring-harvest-ladder") == (1, Decimal("30.00"), 1)
 
 
 def test_a_full_refund_puts_a_still_valid_coupon_back_in_the_wallet(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
-    gift = issue(engine, shop, "birthday-gift")
-    send(engine, shop, paid("m-1", "o-1", items=[item("home", "300.00")], codes=[gift]))
+    gift = issue(engine, shop, "birthday-pot")
+    send(engine, shop, paid("m-1", "o-1", items=[item("tea", "300.00")], codes=[gift]))
 
     send(engine, shop, refunded("o-1", "m-1", "100.00"))
     after_partial = statuses(engine)[gift]
@@ -311,14 +311,14 @@ def test_a_full_refund_puts_a_still_valid_coupon_back_in_the_wallet(
 
     assert after_partial == ("redeemed", "o-1")
     assert statuses(engine)[gift] == ("issued", None)
-    assert usage(engine, "birthday-gift") == (0, Decimal("0.00"), 0)
+    assert usage(engine, "birthday-pot") == (0, Decimal("0.00"), 0)
 
 
 def test_a_refund_does_not_bring_back_an_expired_coupon(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
     daily = issue(engine, shop, "free-shipping")
-    send(engine, shop, paid("m-1", "o-1", items=[item("home", "30.00")], codes=[daily]))
+    send(engine, shop, paid("m-1", "o-1", items=[item("tea", "30.00")], codes=[daily]))
 
     send(engine, shop, refunded("o-1", "m-1", "30.00"), now=NOW + timedelta(days=40))
 
@@ -328,9 +328,9 @@ def test_a_refund_does_not_bring_back_an_expired_coupon(
 def test_a_refund_that_arrives_before_its_order_still_returns_the_coupon(
     engine: Engine, shop: Program, members: list[str]
 ) -> None:
-    gift = issue(engine, shop, "birthday-gift")
+    gift = issue(engine, shop, "birthday-pot")
 
     send(engine, shop, refunded("o-1", "m-1", "300.00"))
-    send(engine, shop, paid("m-1", "o-1", items=[item("home", "300.00")], codes=[gift]))
+    send(engine, shop, paid("m-1", "o-1", items=[item("tea", "300.00")], codes=[gift]))
 
     assert statuses(engine)[gift] == ("issued", None)

@@ -16,7 +16,7 @@ from coupons.eligibility import CouponEvaluation, evaluate_wallet
 from coupons.rules import get_rules
 from coupons.snapshots import WalletCoupon
 
-MEMBER_DAY = datetime(2026, 11, 17, 16, 30, tzinfo=UTC)  # the 18th in Shanghai, after Double 11
+TEA_DAY = datetime(2027, 5, 7, 16, 30, tzinfo=UTC)  # the 8th in Shanghai, after the harvest
 
 
 def evaluate(
@@ -29,71 +29,72 @@ def evaluate(
 
 
 def test_one_coupon_per_group_the_largest_in_each(program: Program) -> None:
-    # platform: cart-rescue (50), referral (30), double11 (over); default: welcome (20),
-    # birthday (50); member_day: gold-member-day (15% of 1000 = 150); shipping: free-shipping.
+    # platform: cart-steep (60), friend-tea (25), spring-harvest (over); default: first-brew
+    # (15), birthday (40); member_day: tea-day (10% of 1000 = 100); shipping: free-shipping.
     wallet = [
         entry(c)
         for c in (
-            "double11-ladder",
-            "cart-rescue-10",
-            "referral-thanks-30",
-            "welcome-20",
-            "birthday-gift",
-            "gold-member-day",
+            "spring-harvest-ladder",
+            "cart-steep-12",
+            "friend-tea-25",
+            "first-brew-15",
+            "birthday-pot",
+            "tea-day-ninety",
             "free-shipping",
         )
     ]
     evaluations = evaluate(
-        program, wallet, cart(line("home", "1000.00"), shipping="10.00"), "gold", MEMBER_DAY
+        program, wallet, cart(line("tea", "1000.00"), shipping="10.00"), "oolong", TEA_DAY
     )
 
-    best = best_combination(evaluations, cart(line("home", "1000.00"), shipping="10.00"))
+    best = best_combination(evaluations, cart(line("tea", "1000.00"), shipping="10.00"))
 
-    assert best.codes == ("birthday-gift", "cart-rescue-10", "free-shipping", "gold-member-day")
-    assert best.discount == Decimal("260.00")  # 50 + 50 + 10 + 150
+    assert best.codes == ("birthday-pot", "cart-steep-12", "free-shipping", "tea-day-ninety")
+    assert best.discount == Decimal("210.00")  # 40 + 60 + 10 + 100
     assert best.free_shipping
 
 
 def test_an_exclusive_coupon_wins_alone_when_it_gives_more(program: Program) -> None:
-    basket = cart(line("home", "2000.00"))
-    wallet = [entry(c) for c in ("vip-exclusive-300", "double11-ladder", "birthday-gift")]
+    basket = cart(line("teaware", "2000.00"))
+    wallet = [entry(c) for c in ("collector-teaware-200", "cart-steep-12", "birthday-pot")]
 
-    best = best_combination(evaluate(program, wallet, basket, "diamond"), basket)
+    best = best_combination(evaluate(program, wallet, basket, "puer"), basket)
 
-    assert best.codes == ("vip-exclusive-300",)
-    assert best.discount == Decimal("300.00")
+    assert best.codes == ("collector-teaware-200",)  # 200 beats 60 + 40
+    assert best.discount == Decimal("200.00")
 
 
 def test_stacked_coupons_beat_an_exclusive_one_that_gives_less(program: Program) -> None:
-    basket = cart(line("home", "2000.00"), shipping="8.00")
+    basket = cart(line("teaware", "2000.00"), shipping="8.00")
     wallet = [
         entry(c)
         for c in (
-            "vip-exclusive-300",
-            "cart-rescue-10",
-            "birthday-gift",
-            "gold-member-day",
+            "collector-teaware-200",
+            "cart-steep-12",
+            "birthday-pot",
+            "tea-day-ninety",
             "free-shipping",
         )
     ]
 
-    best = best_combination(evaluate(program, wallet, basket, "diamond", MEMBER_DAY), basket)
+    best = best_combination(evaluate(program, wallet, basket, "puer", TEA_DAY), basket)
 
-    assert best.codes == ("birthday-gift", "cart-rescue-10", "free-shipping", "gold-member-day")
-    assert best.discount == Decimal("308.00")  # 50 + 50 + 200 + 8 beats 300 alone
+    assert best.codes == ("birthday-pot", "cart-steep-12", "free-shipping", "tea-day-ninety")
+    assert best.discount == Decimal("258.00")  # 40 + 60 + 150 + 8 beats 200 alone
 
 
 def test_an_exclusive_coupon_wins_a_tie_with_fewer_coupons(program: Program) -> None:
-    basket = cart(line("home", "2000.00"))
+    tasting = {"id": "tasting-10", "name": {"en": "x"}, "discount": {"amount_off": 10}}
+    extra = with_coupons(program, {**tasting, "stacking": {"group": "tasting"}})
+    basket = cart(line("teaware", "1500.00"))
     wallet = [
-        entry(c)
-        for c in ("vip-exclusive-300", "cart-rescue-10", "birthday-gift", "gold-member-day")
+        entry(c) for c in ("collector-teaware-200", "birthday-pot", "tea-day-ninety", "tasting-10")
     ]
 
-    best = best_combination(evaluate(program, wallet, basket, "diamond", MEMBER_DAY), basket)
+    best = best_combination(evaluate(extra, wallet, basket, "puer", TEA_DAY), basket)
 
-    assert best.codes == ("vip-exclusive-300",)  # 300 alone ties 50 + 50 + 200
-    assert best.discount == Decimal("300.00")
+    assert best.codes == ("collector-teaware-200",)  # 200 alone ties 40 + 150 + 10
+    assert best.discount == Decimal("200.00")
 
 
 def test_a_tie_goes_to_fewer_coupons_then_to_the_smaller_codes(program: Program) -> None:
@@ -124,9 +125,9 @@ def test_a_tie_goes_to_fewer_coupons_then_to_the_smaller_codes(program: Program)
             "stacking": {"group": "a"},
         },
     )
-    basket = cart(line("home", "500.00"))
+    basket = cart(line("tea", "500.00"))
     wallet = [entry("c-40", code="CCCC"), entry("a-40", code="AAAA"), entry("b-40", code="BBBB")]
-    evaluations = evaluate(extra, [*wallet, entry("exclusive-80", code="XXXX")], basket, "regular")
+    evaluations = evaluate(extra, [*wallet, entry("exclusive-80", code="XXXX")], basket, "leaf")
 
     assert best_combination(evaluations, basket).codes == ("XXXX",)  # 80 with one coupon
     assert best_combination(evaluations[:3], basket).codes == ("AAAA", "BBBB")  # AAAA < CCCC
@@ -154,9 +155,9 @@ def test_together_coupons_never_take_off_more_than_the_cart_holds(program: Progr
             "stacking": {"group": "c"},
         },
     )
-    basket = cart(line("home", "100.00"))
+    basket = cart(line("tea", "100.00"))
     evaluations = evaluate(
-        extra, [entry("big-90"), entry("mid-60"), entry("low-15")], basket, "regular"
+        extra, [entry("big-90"), entry("mid-60"), entry("low-15")], basket, "leaf"
     )
 
     best = best_combination(evaluations, basket)
@@ -169,25 +170,25 @@ def test_together_coupons_never_take_off_more_than_the_cart_holds(program: Progr
 
 
 def test_nothing_eligible_means_no_coupon_and_no_discount(program: Program) -> None:
-    basket = cart(line("home", "50.00"))
+    basket = cart(line("tea", "50.00"))
 
-    best = best_combination(evaluate(program, [entry("birthday-gift")], basket, "regular"), basket)
+    best = best_combination(evaluate(program, [entry("birthday-pot")], basket, "leaf"), basket)
 
     assert best.codes == () and best.discount == Decimal("0.00")
 
 
 def test_codes_asked_for_together_must_respect_the_stacking_rules(program: Program) -> None:
-    basket = cart(line("home", "2500.00"))
+    basket = cart(line("teaware", "2500.00"))
     wallet = [
-        entry("cart-rescue-10"),
-        entry("referral-thanks-30"),
-        entry("vip-exclusive-300"),
+        entry("cart-steep-12"),
+        entry("friend-tea-25"),
+        entry("collector-teaware-200"),
     ]
-    evaluations = evaluate(program, wallet, basket, "diamond")
+    evaluations = evaluate(program, wallet, basket, "puer")
 
     conflicts = stacking_conflicts(evaluations)
 
-    assert conflicts["referral-thanks-30"].code == "stacking.group"
-    assert conflicts["referral-thanks-30"].params == {"other": "cart-rescue-10"}
-    assert conflicts["vip-exclusive-300"].code == "stacking.exclusive"
-    assert "cart-rescue-10" not in conflicts
+    assert conflicts["friend-tea-25"].code == "stacking.group"
+    assert conflicts["friend-tea-25"].params == {"other": "cart-steep-12"}
+    assert conflicts["collector-teaware-200"].code == "stacking.exclusive"
+    assert "cart-steep-12" not in conflicts

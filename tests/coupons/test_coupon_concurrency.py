@@ -28,7 +28,7 @@ BUDGET_FOR_10 = {
     "discount": {"amount_off": 20},
     "limits": {"budget": 200},
 }
-BASKET = cart(line("home", "100.00"))
+BASKET = cart(line("tea", "100.00"))
 Work = Callable[[Connection, int], bool]
 
 
@@ -181,7 +181,12 @@ def test_fifty_concurrent_issues_with_one_key_put_one_code_in_the_wallet(
 
     def work(conn: Connection, index: int) -> bool:
         codes[index] = issue_coupon(
-            conn, shop, coupon_id="welcome-20", member_id="m-1", now=NOW, issue_key="welcome:m-1"
+            conn,
+            shop,
+            coupon_id="first-brew-15",
+            member_id="m-1",
+            now=NOW,
+            issue_key="first-brew:m-1",
         ).code
         return True
 

@@ -41,7 +41,7 @@ def test_the_daily_job_fires_five_minutes_after_midnight_business_time(
     fire = daily.trigger.get_next_fire_time(None, NOW)
 
     assert daily.id == "coupons.expire" and daily.misfire_grace == timedelta(hours=23)
-    assert fire.astimezone(UTC) == datetime(2026, 11, 5, 16, 5, tzinfo=UTC)
+    assert fire.astimezone(UTC) == datetime(2027, 4, 5, 16, 5, tzinfo=UTC)
     assert frequent.id == "coupons.release_reservations" and not frequent.simulated
 
 
@@ -50,7 +50,7 @@ def test_the_expire_actor_works_as_of_the_fire_time_it_was_given(
 ) -> None:
     send(engine, program, registered("m-1"))
     with engine.begin() as conn:
-        issue_coupon(conn, program, coupon_id="gold-member-day", member_id="m-1", now=NOW)
+        issue_coupon(conn, program, coupon_id="tea-day-ninety", member_id="m-1", now=NOW)
 
     expire_coupons.fn((NOW + timedelta(hours=23)).isoformat())
     with engine.connect() as conn:
@@ -69,7 +69,7 @@ def test_without_a_program_paid_orders_leave_coupons_alone(
     with engine.begin() as conn:
         code = issue_coupon(conn, program, coupon_id="free-shipping", member_id="m-1", now=NOW).code
 
-    send(engine, None, paid("m-1", "o-1", items=[item("home", "50.00")], codes=[code]))
+    send(engine, None, paid("m-1", "o-1", items=[item("tea", "50.00")], codes=[code]))
 
     with engine.connect() as conn:
         assert conn.execute(select(coupon_codes.c.status)).scalar() == "issued"
@@ -84,11 +84,11 @@ def test_the_demo_shows_wallets_and_explains_the_newest_open_cart(
         "type": "cart.updated",
         "occurred_at": NOW.isoformat(),
         "member_id": "m-1",
-        "data": {"cart_id": "c-1", "total": "120.00", "items": [item("home", "120.00")]},
+        "data": {"cart_id": "c-1", "total": "90.00", "items": [item("tea", "90.00")]},
     }
     send(engine, program, registered("m-1"), cart_event)
     with engine.begin() as conn:
-        issue_coupon(conn, program, coupon_id="cart-rescue-10", member_id="m-1", now=NOW)
+        issue_coupon(conn, program, coupon_id="cart-steep-12", member_id="m-1", now=NOW)
     console = Console(record=True, width=200)
 
     with using_clock(FixedClock(NOW)):

@@ -65,10 +65,10 @@ def test_a_when_text_in_the_definition_replaces_the_generic_reason(program: Prog
 @pytest.mark.parametrize(
     ("coupon_id", "en", "zh"),
     [
-        ("welcome-20", "CN¥20.00 off", "减¥20.00"),
-        ("cart-rescue-10", "10% off, up to CN¥50.00", "9折，最高减¥50.00"),
-        ("gold-member-day", "15% off, up to CN¥200.00", "8.5折，最高减¥200.00"),
-        ("double11-ladder", "Up to CN¥100.00 off", "最高减¥100.00"),
+        ("first-brew-15", "CN¥15.00 off", "减¥15.00"),
+        ("cart-steep-12", "12% off, up to CN¥60.00", "8.8折，最高减¥60.00"),
+        ("tea-day-ninety", "10% off, up to CN¥150.00", "9折，最高减¥150.00"),
+        ("spring-harvest-ladder", "Up to CN¥180.00 off", "最高减¥180.00"),
         ("free-shipping", "Free shipping", "包邮"),
     ],
 )

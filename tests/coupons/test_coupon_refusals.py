@@ -86,7 +86,7 @@ def test_an_expired_code_is_refused_with_its_expiry_in_the_members_locale(
     [refusal] = refusals(engine)
     assert (refusal.code, refusal.coupon_id, refusal.reason) == (code, "once-10", "code.expired")
     assert refusal.params == {"expires_at": issued_at + timedelta(days=7)}
-    assert texts(engine, shop) == ["已于 2026年11月4日 过期"]  # m-2 reads Chinese
+    assert texts(engine, shop) == ["已于 2027年4月4日 过期"]  # m-2 reads Chinese
 
 
 def test_a_code_over_the_per_member_limit_is_refused_with_the_limit(

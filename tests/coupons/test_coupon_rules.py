@@ -31,7 +31,7 @@ def test_a_reloaded_program_gets_its_own_rules(program: Program, examples: Path)
 
 
 def test_a_coupon_checks_only_the_conditions_it_declares(program: Program) -> None:
-    ladder = get_rules(program).coupons["double11-ladder"]
+    ladder = get_rules(program).coupons["spring-harvest-ladder"]
 
     assert ladder.conditions == (
         check_window,
@@ -44,7 +44,7 @@ def test_a_coupon_checks_only_the_conditions_it_declares(program: Program) -> No
 
 
 def test_a_ladder_first_step_is_the_threshold(program: Program) -> None:
-    assert str(get_rules(program).coupons["double11-ladder"].threshold) == "300"
+    assert str(get_rules(program).coupons["spring-harvest-ladder"].threshold) == "200"
 
 
 def test_a_when_text_without_a_when_is_refused() -> None:

@@ -38,28 +38,28 @@ def issue(engine: Engine, program: Program, coupon_id: str, **options: object) -
 def test_an_issued_code_is_in_the_wallet_until_valid_for_has_passed(
     engine: Engine, program: Program, member: str
 ) -> None:
-    issued = issue(engine, program, "welcome-20")
+    issued = issue(engine, program, "first-brew-15")
 
     with engine.connect() as conn:
         [held] = fetch_wallet(conn, member)
     assert held == issued
-    assert (held.status, held.expires_at) == ("issued", NOW + timedelta(days=14))
+    assert (held.status, held.expires_at) == ("issued", NOW + timedelta(days=21))
 
 
 def test_a_code_expires_at_the_end_of_valid_between_when_that_comes_first(
     engine: Engine, program: Program, member: str
 ) -> None:
-    issued = issue(engine, program, "double11-ladder")
+    issued = issue(engine, program, "spring-harvest-ladder")
 
-    assert issued.expires_at == datetime(2026, 11, 11, 15, 59, 59, tzinfo=UTC)
+    assert issued.expires_at == datetime(2027, 4, 30, 15, 59, 59, tzinfo=UTC)
 
 
 def test_issuing_again_with_the_same_key_returns_the_first_code(
     engine: Engine, program: Program, member: str
 ) -> None:
-    first = issue(engine, program, "welcome-20", issue_key="welcome:m-1")
-    again = issue(engine, program, "welcome-20", issue_key="welcome:m-1")
-    other = issue(engine, program, "welcome-20", issue_key="welcome:m-1:second")
+    first = issue(engine, program, "first-brew-15", issue_key="first-brew:m-1")
+    again = issue(engine, program, "first-brew-15", issue_key="first-brew:m-1")
+    other = issue(engine, program, "first-brew-15", issue_key="first-brew:m-1:second")
 
     assert again == first
     assert other.code != first.code
@@ -70,8 +70,8 @@ def test_issuing_again_with_the_same_key_returns_the_first_code(
 @pytest.mark.parametrize(
     ("coupon_id", "member_id", "error", "message"),
     [
-        ("welcome-2O", "m-1", UnknownCoupon, "no coupon by the id of 'welcome-2O'"),
-        ("welcome-20", "m-nobody", UnknownMember, "no member by the id of 'm-nobody'"),
+        ("first-brew-l5", "m-1", UnknownCoupon, "no coupon by the id of 'first-brew-l5'"),
+        ("first-brew-15", "m-nobody", UnknownMember, "no member by the id of 'm-nobody'"),
     ],
 )
 def test_issuing_to_an_unknown_coupon_or_member_is_refused(
@@ -90,11 +90,11 @@ def test_issuing_to_an_unknown_coupon_or_member_is_refused(
 def test_a_coupon_whose_window_has_ended_is_not_issued(
     engine: Engine, program: Program, member: str
 ) -> None:
-    with pytest.raises(CouponNotIssuable, match="ended at 2026-11-11"), engine.begin() as conn:
+    with pytest.raises(CouponNotIssuable, match="ended at 2027-04-30"), engine.begin() as conn:
         issue_coupon(
             conn,
             program,
-            coupon_id="double11-ladder",
+            coupon_id="spring-harvest-ladder",
             member_id=member,
             now=NOW + timedelta(days=30),
         )
@@ -137,7 +137,7 @@ def test_a_generated_code_that_is_already_stored_is_replaced(
 def test_the_daily_job_expires_every_code_past_its_expiry(
     engine: Engine, program: Program, member: str
 ) -> None:
-    short = issue(engine, program, "gold-member-day")  # valid for 1 day
+    short = issue(engine, program, "tea-day-ninety")  # valid for 1 day
     long = issue(engine, program, "free-shipping")  # 30 days
 
     with engine.begin() as conn:
@@ -162,7 +162,7 @@ def test_a_revoked_code_leaves_the_usable_wallet(
 def test_members_show_lists_the_wallet_with_statuses_as_of_now(
     engine: Engine, program: Program, member: str
 ) -> None:
-    daily = issue(engine, program, "gold-member-day")
+    daily = issue(engine, program, "tea-day-ninety")
     monthly = issue(engine, program, "free-shipping")
 
     with engine.connect() as conn:
@@ -178,7 +178,7 @@ def test_members_show_lists_the_wallet_with_statuses_as_of_now(
             "order_id": None,
         },
         {
-            "coupon_id": "gold-member-day",
+            "coupon_id": "tea-day-ninety",
             "code": daily.code,
             "status": "expired",  # before the daily job has run
             "expires_at": NOW + timedelta(days=1),

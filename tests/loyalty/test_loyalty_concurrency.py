@@ -43,7 +43,7 @@ def test_concurrent_redemptions_beyond_the_balance_leave_it_at_or_above_zero(
             award_points(
                 conn,
                 "m-1",
-                250,
+                1250,
                 reason="t",
                 idempotency_key=str(key),
                 now=at(f"2026-0{key + 1}-01 10:00"),
@@ -55,7 +55,7 @@ def test_concurrent_redemptions_beyond_the_balance_leave_it_at_or_above_zero(
             return redeem_points(
                 conn,
                 "m-1",
-                150,
+                750,
                 order_id=f"o-{index}",
                 order_total=Decimal("1000.00"),
                 now=NOW,
@@ -73,7 +73,7 @@ def test_concurrent_redemptions_beyond_the_balance_leave_it_at_or_above_zero(
             .scalars()
             .all()
         )
-        assert fetch_points(conn, "m-1", now=NOW).balance == 100
+        assert fetch_points(conn, "m-1", now=NOW).balance == 500
     assert sorted(recorded) == sorted(r.order_id for r in done)
 
 

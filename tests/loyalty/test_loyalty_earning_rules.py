@@ -12,7 +12,7 @@ from loyalty_shop import at, event, paid, program_with, registered, reviewed, sh
 
 from core.cel.history import MemberHistory, Profile
 from core.cel.variables import VariableSettings, event_variables, member_variables
-from core.program.program_file import Cap, FixedRule
+from core.program.program_file import BoostRule, Cap, FixedRule
 from loyalty.calendar import expiry_instant, now_variables, period_start
 from loyalty.earning import EarnRules, credits_for_event
 from loyalty.ladder import TierLadder
@@ -23,7 +23,7 @@ def earn(
     program: Any,
     payload: dict,
     *,
-    tier: str = "regular",
+    tier: str = "leaf",
     birthday: str | None = None,
     caps: Counter | None = None,
 ) -> dict[str, int]:
@@ -49,16 +49,29 @@ def earn(
     return {credit.rule_id: credit.points for credit in credits}
 
 
+def with_birthday_boost(program: Any) -> Any:
+    """The example program and a boost that reads the member: double in the birthday month."""
+    boost = BoostRule.model_validate(
+        {
+            "id": "birthday-double",
+            "boosts": "purchase",
+            "when": "member.birthday_month == now.month",
+            "multiplier": 2,
+        }
+    )
+    return program_with(program, points={"earn": (*program.program_file.points.earn, boost)})
+
+
 @pytest.mark.parametrize(
     ("total", "tier", "points"),
     [
-        ("828.00", "regular", 828),
-        ("828.99", "regular", 828),  # 1 point per 1 CNY, rounded down
-        ("0.99", "regular", 0),  # nothing to credit
-        ("828.00", "silver", 993),  # 993.6
-        ("99.99", "silver", 119),  # 119.988
-        ("333.33", "gold", 499),  # 499.995
-        ("828.50", "diamond", 1657),
+        ("828.00", "leaf", 828),
+        ("828.99", "leaf", 828),  # 1 point per 1 CNY, rounded down
+        ("0.99", "leaf", 0),  # nothing to credit
+        ("828.00", "bud", 1035),  # × 1.25
+        ("99.99", "bud", 124),  # 124.9875
+        ("333.33", "oolong", 499),  # 499.995
+        ("828.50", "puer", 1657),
     ],
 )
 def test_purchase_points_are_total_per_amount_times_the_tier_multiplier_rounded_down(
@@ -72,18 +85,38 @@ def test_purchase_points_are_total_per_amount_times_the_tier_multiplier_rounded_
 @pytest.mark.parametrize(
     ("birthday", "paid_at", "tier", "points"),
     [
-        ("1990-06-15", "2026-06-10 12:00", "regular", 1656),  # 828 × 2
-        ("1990-06-15", "2026-06-10 12:00", "silver", 1987),  # 828 × 1.2 × 2 = 1987.2, one floor
-        ("1990-05-15", "2026-06-10 12:00", "regular", 828),  # not the birthday month
-        ("1990-07-02", "2026-07-01 01:00", "regular", 1656),  # July in Shanghai, June in UTC
-        ("1990-06-02", "2026-07-01 01:00", "regular", 828),
-        (None, "2026-06-10 12:00", "regular", 828),  # no birthday known
+        ("1990-06-15", "2026-06-10 12:00", "leaf", 199),  # 99.99 × 2 = 199.98
+        ("1990-06-15", "2026-06-10 12:00", "bud", 249),  # 99.99 × 1.25 × 2 = 249.975, one floor
+        ("1990-05-15", "2026-06-10 12:00", "leaf", 99),  # not the birthday month
+        ("1990-07-02", "2026-07-01 01:00", "leaf", 199),  # July in Shanghai, June in UTC
+        ("1990-06-02", "2026-07-01 01:00", "leaf", 99),
+        (None, "2026-06-10 12:00", "leaf", 99),  # no birthday known
+        ("1990-04-15", "2026-04-10 12:00", "leaf", 599),  # × 3 spring harvest × 2 = 599.94
     ],
 )
 def test_the_birthday_month_doubles_the_purchase_points_in_the_business_time_zone(
     program: Any, birthday: str | None, paid_at: str, tier: str, points: int
 ) -> None:
-    earned = earn(program, paid("m-1", "o-1", "828.00", paid_at), tier=tier, birthday=birthday)
+    boosted = with_birthday_boost(program)
+
+    earned = earn(boosted, paid("m-1", "o-1", "99.99", paid_at), tier=tier, birthday=birthday)
+
+    assert earned["purchase"] == points
+
+
+@pytest.mark.parametrize(
+    ("paid_at", "points"),
+    [
+        ("2026-04-10 12:00", 299),  # 99.99 × 3 = 299.97
+        ("2026-04-01 01:00", 299),  # April in Shanghai, March in UTC
+        ("2026-05-01 01:00", 99),  # May in Shanghai, April in UTC
+        ("2026-03-31 23:59", 99),
+    ],
+)
+def test_the_spring_harvest_triples_the_purchase_points_in_april_in_the_business_time_zone(
+    program: Any, paid_at: str, points: int
+) -> None:
+    earned = earn(program, paid("m-1", "o-1", "99.99", paid_at))
 
     assert earned["purchase"] == points
 
@@ -91,10 +124,10 @@ def test_the_birthday_month_doubles_the_purchase_points_in_the_business_time_zon
 @pytest.mark.parametrize(
     ("payload", "earned"),
     [
-        (registered("m-1", "2026-06-10 12:00"), {"welcome": 100}),
-        (reviewed("m-1", "2026-06-10 12:00", has_photo=True), {"photo-review": 20}),
+        (registered("m-1", "2026-06-10 12:00"), {"welcome": 200}),
+        (reviewed("m-1", "2026-06-10 12:00", has_photo=True), {"photo-review": 30}),
         (reviewed("m-1", "2026-06-10 12:00", has_photo=False), {}),  # when: event.data.has_photo
-        (shared("m-1", "2026-06-10 12:00"), {"share": 5}),
+        (shared("m-1", "2026-06-10 12:00"), {"share": 10}),
     ],
 )
 def test_fixed_points_are_awarded_on_their_event_when_the_condition_holds(
@@ -106,6 +139,13 @@ def test_fixed_points_are_awarded_on_their_event_when_the_condition_holds(
 def test_a_daily_cap_stops_awards_after_the_maximum_and_resets_at_business_midnight(
     program: Any,
 ) -> None:
+    daily = tuple(
+        rule.model_copy(update={"cap": Cap(per="day", max=3)})
+        if rule.id == "photo-review"
+        else rule
+        for rule in program.program_file.points.earn
+    )
+    capped = program_with(program, points={"earn": daily})
     caps: Counter = Counter()
     times = [
         "2026-06-10 00:05",
@@ -115,9 +155,9 @@ def test_a_daily_cap_stops_awards_after_the_maximum_and_resets_at_business_midni
         "2026-06-11 00:00",
     ]
 
-    awarded = [earn(program, reviewed("m-1", t), caps=caps).get("photo-review", 0) for t in times]
+    awarded = [earn(capped, reviewed("m-1", t), caps=caps).get("photo-review", 0) for t in times]
 
-    assert awarded == [20, 20, 20, 0, 20]
+    assert awarded == [30, 30, 30, 0, 30]
 
 
 @pytest.mark.parametrize(
@@ -149,15 +189,15 @@ def test_weekly_and_monthly_caps_count_awards_per_business_week_and_month(
     assert got == awarded
 
 
-def test_a_purchase_lot_is_pending_for_the_return_window_and_expires_a_year_after(
+def test_a_purchase_lot_is_pending_for_the_return_window_and_expires_730_days_after(
     program: Any,
 ) -> None:
     rules = EarnRules.from_program(program)
 
-    available, expires = rules.lot_dates(at("2026-06-10 21:40"), pending_days=7)
+    available, expires = rules.lot_dates(at("2026-06-10 21:40"), pending_days=15)
 
-    assert available == at("2026-06-17 21:40")
-    assert expires == at("2027-06-18 00:00")  # usable to the end of 2027-06-17
+    assert available == at("2026-06-25 21:40")
+    assert expires == at("2028-06-25 00:00")  # usable to the end of 2028-06-24 (a leap year)
 
 
 @pytest.mark.parametrize(
@@ -206,18 +246,19 @@ def test_business_periods_start_at_shanghai_midnight_monday_and_the_first(progra
 
 
 def test_a_credit_explains_every_number_behind_it(program: Any) -> None:
-    rules, ladder = EarnRules.from_program(program), TierLadder.from_program(program)
-    order = event(paid("m-1", "o-9", "828.00", "2026-06-10 12:00"))
+    boosted = with_birthday_boost(program)
+    rules, ladder = EarnRules.from_program(boosted), TierLadder.from_program(boosted)
+    order = event(paid("m-1", "o-9", "99.99", "2026-06-10 12:00"))
     member = {"birthday_month": 6}
     variables = {**event_variables(order, rules.zone), "member": member}
 
     [credit] = credits_for_event(
-        order, rules=rules, level=ladder.level("silver"), variables=variables, caps_used=Counter()
+        order, rules=rules, level=ladder.level("bud"), variables=variables, caps_used=Counter()
     )
 
     assert credit.idempotency_key == "earn:purchase:order:o-9"
     assert credit.reason == (
-        "purchase: order o-9 paid 828.00 / 1 × 1.2 (silver) × 2 (birthday-double) = 1987.2 → 1987"
+        "purchase: order o-9 paid 99.99 / 1 × 1.25 (bud) × 2 (birthday-double) = 249.975 → 249"
     )
-    assert credit.details["tier_multiplier"] == "1.2"
-    assert Decimal(credit.details["exact"]) == Decimal("1987.2")
+    assert credit.details["tier_multiplier"] == "1.25"
+    assert Decimal(credit.details["exact"]) == Decimal("249.975")

@@ -34,10 +34,10 @@ def run_expiry(engine: Engine, when: str) -> Any:
         return expire_points(conn, as_of=at(when), now=at(when))
 
 
-def test_lots_expire_at_the_end_of_the_business_day_a_year_after_they_became_available(
+def test_lots_expire_at_the_end_of_the_business_day_730_days_after_they_became_available(
     engine: Engine, program: Any
 ) -> None:
-    give(engine, program, [("m-1", 100, "2025-06-01 10:00"), ("m-1", 50, "2025-06-02 10:00")])
+    give(engine, program, [("m-1", 100, "2024-06-01 10:00"), ("m-1", 50, "2024-06-02 10:00")])
 
     with engine.connect() as conn:
         before = fetch_points(conn, "m-1", now=at("2026-06-01 23:59")).balance
@@ -55,17 +55,17 @@ def test_expiry_writes_one_entry_per_member_and_only_what_is_left_in_each_lot(
         engine,
         program,
         [
-            ("m-1", 300, "2025-06-01 10:00"),
-            ("m-1", 200, "2025-06-01 11:00"),
-            ("m-2", 100, "2025-06-01 12:00"),
-            ("m-2", 100, "2026-01-01 12:00"),
+            ("m-1", 600, "2024-06-01 10:00"),
+            ("m-1", 200, "2024-06-01 11:00"),
+            ("m-2", 100, "2024-06-01 12:00"),
+            ("m-2", 100, "2025-01-01 12:00"),
         ],
     )
     with engine.begin() as conn:
         redeem_points(
             conn,
             "m-1",
-            250,
+            500,
             order_id="o-1",
             order_total=Decimal("1000"),
             now=at("2026-05-01 10:00"),
@@ -82,12 +82,12 @@ def test_expiry_writes_one_entry_per_member_and_only_what_is_left_in_each_lot(
                 )
             ).all()
         )
-    assert entries == {"m-1": -250, "m-2": -100}
-    assert (report.lots, report.points, report.members) == (3, 350, 2)
+    assert entries == {"m-1": -300, "m-2": -100}
+    assert (report.lots, report.points, report.members) == (3, 400, 2)
 
 
 def test_a_second_run_the_same_day_touches_nothing(engine: Engine, program: Any) -> None:
-    give(engine, program, [("m-1", 100, "2025-06-01 10:00")])
+    give(engine, program, [("m-1", 100, "2024-06-01 10:00")])
     run_expiry(engine, "2026-06-02 00:00")
 
     again = run_expiry(engine, "2026-06-02 00:00")
@@ -112,9 +112,9 @@ def test_a_run_after_missed_days_expires_everything_due_since_the_last_run(
         engine,
         program,
         [
-            ("m-1", 100, "2025-06-01 10:00"),
-            ("m-1", 100, "2025-06-05 10:00"),
-            ("m-1", 100, "2025-06-20 10:00"),
+            ("m-1", 100, "2024-06-01 10:00"),
+            ("m-1", 100, "2024-06-05 10:00"),
+            ("m-1", 100, "2024-06-20 10:00"),
         ],
     )
     run_expiry(engine, "2026-06-02 00:00")
@@ -134,10 +134,10 @@ def test_members_with_points_expiring_within_n_days_are_found_for_reminders(
         engine,
         program,
         [
-            ("m-1", 300, "2025-06-10 10:00"),
-            ("m-1", 200, "2025-06-20 10:00"),
-            ("m-2", 50, "2025-06-10 10:00"),
-            ("m-3", 500, "2025-09-01 10:00"),
+            ("m-1", 300, "2024-06-10 10:00"),
+            ("m-1", 200, "2024-06-20 10:00"),
+            ("m-2", 50, "2024-06-10 10:00"),
+            ("m-3", 500, "2024-09-01 10:00"),
         ],
     )
 
@@ -150,5 +150,5 @@ def test_members_with_points_expiring_within_n_days_are_found_for_reminders(
             program=program,
         )
 
-    assert [(f.member_id, f.points, f.value) for f in found] == [("m-1", 500, Decimal("5.00"))]
+    assert [(f.member_id, f.points, f.value) for f in found] == [("m-1", 500, Decimal("10.00"))]
     assert found[0].first_expires_at == at("2026-06-11 00:00")

@@ -43,7 +43,7 @@ def test_jobs_fire_at_the_programs_times_in_its_time_zone(runtime: Runtime) -> N
     }
 
     assert fire == {
-        "loyalty.tiers.recalculate": at("2026-06-02 02:00"),
+        "loyalty.tiers.recalculate": at("2026-06-02 03:00"),
         "loyalty.points.expire": at("2026-06-02 00:00"),
         "loyalty.referrals.settle": at("2026-06-02 00:30"),
     }
@@ -62,17 +62,18 @@ def test_ticking_through_the_days_downgrades_expires_and_settles(
     replay(
         engine,
         program,
-        registered("m-alice", "2025-05-20 10:00", referral_code="ALICE88"),
-        paid("m-alice", "o-1", "25000.00", "2025-06-01 10:00"),
-        registered("m-bob", "2026-05-25 10:00", referred_by="ALICE88"),
-        paid("m-bob", "o-2", "300.00", "2026-05-26 10:00"),
+        registered("m-lin", "2024-05-20 10:00", referral_code="LINTEA"),
+        paid("m-lin", "o-0", "1000.00", "2024-06-01 10:00"),
+        paid("m-lin", "o-1", "5000.00", "2025-06-01 10:00"),
+        registered("m-mei", "2026-05-25 10:00", referred_by="LINTEA"),
+        paid("m-mei", "o-2", "300.00", "2026-05-26 10:00"),
     )
 
     report = tick(
-        runtime, loyalty_jobs(runtime), start=at("2026-05-26 10:00"), until=at("2026-07-03 00:00")
+        runtime, loyalty_jobs(runtime), start=at("2026-05-26 10:00"), until=at("2026-08-02 00:00")
     )
 
-    assert len(report.fired) == 37 * 3 + 1  # 05-27 … 07-02, then expiry at 07-03 00:00
+    assert len(report.fired) == 67 * 3 + 1  # 05-27 … 08-01, then expiry at 08-02 00:00
     with engine.connect() as conn:
         moves = conn.execute(
             select(tier_history.c.to_tier, tier_history.c.changed_at).order_by(tier_history.c.id)
@@ -93,11 +94,12 @@ def test_ticking_through_the_days_downgrades_expires_and_settles(
             .all()
         )
     assert [tuple(m) for m in moves] == [
-        ("silver", at("2025-06-01 10:00")),
-        ("regular", at("2026-07-02 02:00")),
+        ("bud", at("2025-06-01 10:00")),
+        ("leaf", at("2026-08-01 03:00")),
     ]
-    assert expired == [-100, -25000]  # welcome (2025-05-20) and the order's lot (06-08)
+    # 730 days after they became available: the welcome (2024-05-20) and o-0's lot (06-16)
+    assert expired == [-200, -1000]
     assert referral == "settled"
-    # up at the order; warned 06-02 (the order left the window); bob's referral settles 06-03
-    # (7 days after 05-26 10:00, at the 00:30 run); down 30 days after the warning
+    # up at o-1; warned 06-02 (o-1 left the window); mei's referral settles 06-11 (15 days
+    # after 05-26 10:00, at the 00:30 run); down 60 days after the warning
     assert kinds == ["tier.changed", "tier.downgrade_pending", "referral.qualified", "tier.changed"]

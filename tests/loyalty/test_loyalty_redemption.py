@@ -47,7 +47,7 @@ def test_a_redemption_below_the_minimum_or_above_the_order_share_is_refused(
 
 
 def give(engine: Engine, program: Any, member: str, lots: list[tuple[int, str]]) -> None:
-    """Lots of ``points`` awarded at each time (expiring a year after)."""
+    """Lots of ``points`` awarded at each time (expiring 730 days after)."""
     with engine.begin() as conn:
         for index, (amount, when) in enumerate(lots):
             award_points(
@@ -100,21 +100,21 @@ def test_redemption_draws_the_soonest_expiring_lots_first_and_records_them(
         "redeem",
         -700,
         "o-1",
-        Decimal("7.00"),
+        Decimal("14.00"),
     )
 
 
 def test_pending_and_expired_points_cannot_be_redeemed(engine: Engine, program: Any) -> None:
-    give(engine, program, "m-1", [(200, "2025-01-01 10:00"), (150, "2026-05-01 10:00")])
+    give(engine, program, "m-1", [(600, "2024-01-01 10:00"), (450, "2026-05-01 10:00")])
 
     with (
-        pytest.raises(InsufficientPoints, match="has 150 available points, 200"),
+        pytest.raises(InsufficientPoints, match="has 450 available points, 600"),
         engine.begin() as conn,
     ):
         redeem_points(
             conn,
             "m-1",
-            200,
+            600,
             order_id="o-1",
             order_total=Decimal("828.00"),
             now=at("2026-06-01 10:00"),
@@ -123,19 +123,19 @@ def test_pending_and_expired_points_cannot_be_redeemed(engine: Engine, program: 
 
 
 def test_an_order_takes_one_redemption_only(engine: Engine, program: Any) -> None:
-    give(engine, program, "m-1", [(1000, "2026-05-01 10:00")])
+    give(engine, program, "m-1", [(2000, "2026-05-01 10:00")])
     now = at("2026-06-01 10:00")
     with engine.begin() as conn:
         redeem_points(
-            conn, "m-1", 200, order_id="o-1", order_total=Decimal("828"), now=now, program=program
+            conn, "m-1", 500, order_id="o-1", order_total=Decimal("828"), now=now, program=program
         )
 
     with (
-        pytest.raises(OrderAlreadyRedeemed, match="already redeemed 200 points"),
+        pytest.raises(OrderAlreadyRedeemed, match="already redeemed 500 points"),
         engine.begin() as conn,
     ):
         redeem_points(
-            conn, "m-1", 300, order_id="o-1", order_total=Decimal("828"), now=now, program=program
+            conn, "m-1", 600, order_id="o-1", order_total=Decimal("828"), now=now, program=program
         )
     with engine.connect() as conn:
-        assert fetch_points(conn, "m-1", now=now).balance == 800
+        assert fetch_points(conn, "m-1", now=now).balance == 1500

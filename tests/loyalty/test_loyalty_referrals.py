@@ -26,7 +26,7 @@ def facts(
     *,
     referrer: Contact | None = REFERRER,
     referee: Contact = REFEREE,
-    order: tuple[str, str] | None = ("159.00", "2026-11-07 19:00"),
+    order: tuple[str, str] | None = ("268.00", "2026-11-07 19:00"),
     refunded: str = "0",
     settled: int = 0,
 ) -> ReferralFacts:
@@ -44,10 +44,10 @@ def facts(
         (facts(referrer=Contact("m-bob")), "rejected", "self_referral"),
         (facts(referrer=Contact("m-x", "+86 138-0000-0007")), "rejected", "shared_phone"),
         (facts(referrer=Contact("m-x", None, "Bob@Example.com ")), "rejected", "shared_email"),
-        (facts(order=("98.99", "2026-11-07 19:00")), "rejected", "first_order_below_minimum"),
-        (facts(order=("99.00", "2026-11-07 19:00")), "pending", None),
-        (facts(order=("500.00", "2026-12-06 11:01")), "rejected", "first_order_too_late"),
-        (facts(order=("500.00", "2026-12-06 11:00")), "pending", None),
+        (facts(order=("167.99", "2026-11-07 19:00")), "rejected", "first_order_below_minimum"),
+        (facts(order=("168.00", "2026-11-07 19:00")), "pending", None),
+        (facts(order=("500.00", "2026-12-21 11:01")), "rejected", "first_order_too_late"),
+        (facts(order=("500.00", "2026-12-21 11:00")), "pending", None),
         (facts(referrer=None), "pending", None),  # the referrer may register later
     ],
 )
@@ -70,16 +70,16 @@ def test_reject_checks_not_listed_in_the_program_do_not_apply(program: Any) -> N
 @pytest.mark.parametrize(
     ("case", "when", "status", "reason"),
     [
-        (facts(), "2026-11-14 18:59", "pending", None),  # settles 7 days after payment
-        (facts(), "2026-11-14 19:00", "settled", None),
-        (facts(refunded="159.00"), "2026-11-14 19:00", "rejected", "order_refunded"),
-        (facts(refunded="60.00"), "2026-11-14 19:00", "settled", None),  # 99 left: enough
-        (facts(refunded="60.01"), "2026-11-14 19:00", "rejected", "order_refunded"),
-        (facts(settled=19), "2026-11-14 19:00", "settled", None),
-        (facts(settled=20), "2026-11-14 19:00", "rejected", "monthly_cap_reached"),
-        (facts(referrer=None), "2026-11-14 19:00", "rejected", "unknown_code"),
-        (facts(order=None), "2026-12-06 11:00", "pending", None),
-        (facts(order=None), "2026-12-06 11:01", "rejected", "no_qualifying_order"),
+        (facts(), "2026-11-22 18:59", "pending", None),  # settles 15 days after payment
+        (facts(), "2026-11-22 19:00", "settled", None),
+        (facts(refunded="268.00"), "2026-11-22 19:00", "rejected", "order_refunded"),
+        (facts(refunded="100.00"), "2026-11-22 19:00", "settled", None),  # 168 left: enough
+        (facts(refunded="100.01"), "2026-11-22 19:00", "rejected", "order_refunded"),
+        (facts(settled=9), "2026-11-22 19:00", "settled", None),
+        (facts(settled=10), "2026-11-22 19:00", "rejected", "monthly_cap_reached"),
+        (facts(referrer=None), "2026-11-22 19:00", "rejected", "unknown_code"),
+        (facts(order=None), "2026-12-21 11:00", "pending", None),
+        (facts(order=None), "2026-12-21 11:01", "rejected", "no_qualifying_order"),
     ],
 )
 def test_what_settlement_decides_once_the_return_window_has_passed(
@@ -127,13 +127,13 @@ def test_a_referral_settles_after_the_return_window_and_tells_campaigns(
         program,
         registered("m-alice", "2026-11-01 10:00", referral_code="ALICE88"),
         registered("m-bob", "2026-11-06 11:00", referred_by="ALICE88"),
-        paid("m-bob", "o-b1", "159.00", "2026-11-07 19:00"),
+        paid("m-bob", "o-b1", "268.00", "2026-11-07 19:00"),
     )
     assert referral_row(engine, "m-bob").status == "pending"
 
-    early = settle_at(engine, program, "2026-11-14 00:30")
-    late = settle_at(engine, program, "2026-11-15 00:30")
-    again = settle_at(engine, program, "2026-11-16 00:30")
+    early = settle_at(engine, program, "2026-11-22 00:30")
+    late = settle_at(engine, program, "2026-11-23 00:30")
+    again = settle_at(engine, program, "2026-11-24 00:30")
 
     assert (early.settled, late.settled, again.settled) == (0, 1, 0)
     row = referral_row(engine, "m-bob")
@@ -154,8 +154,8 @@ def test_a_referral_settles_after_the_return_window_and_tells_campaigns(
 @pytest.mark.parametrize(
     ("referee_data", "order_total", "reason"),
     [
-        ({"phone": "+8613800000000"}, "159.00", "shared_phone"),
-        ({"email": "ALICE@example.com"}, "159.00", "shared_email"),
+        ({"phone": "+8613800000000"}, "268.00", "shared_phone"),
+        ({"email": "ALICE@example.com"}, "268.00", "shared_email"),
         ({}, "50.00", "first_order_below_minimum"),
     ],
 )
@@ -199,11 +199,11 @@ def test_a_refunded_first_order_does_not_settle(engine: Engine, program: Any) ->
         program,
         registered("m-alice", "2026-11-01 10:00", referral_code="ALICE88"),
         registered("m-bob", "2026-11-06 11:00", referred_by="ALICE88"),
-        paid("m-bob", "o-b1", "159.00", "2026-11-07 19:00"),
-        refunded("m-bob", "o-b1", "159.00", "2026-11-09 19:00"),
+        paid("m-bob", "o-b1", "268.00", "2026-11-07 19:00"),
+        refunded("m-bob", "o-b1", "268.00", "2026-11-09 19:00"),
     )
 
-    settle_at(engine, program, "2026-11-15 00:30")
+    settle_at(engine, program, "2026-11-23 00:30")
 
     assert referral_row(engine, "m-bob").reason == "order_refunded"
 
@@ -224,21 +224,21 @@ def test_the_monthly_cap_per_referrer_rejects_the_referrals_beyond_it(
         *[paid(f, f"o-{f}", "200.00", f"2026-11-03 1{i}:00") for i, f in enumerate(friends)],
     )
 
-    report = settle_at(engine, capped, "2026-11-11 00:30")
+    report = settle_at(engine, capped, "2026-11-19 00:30")
 
     assert (report.settled, report.rejected) == (2, 1)
     assert referral_row(engine, "m-f2").reason == "monthly_cap_reached"
 
 
 def test_out_of_order_events_still_decide_the_referral(engine: Engine, program: Any) -> None:
-    ingest_batch(engine, program, paid("m-bob", "o-b1", "159.00", "2026-11-07 19:00"))
+    ingest_batch(engine, program, paid("m-bob", "o-b1", "268.00", "2026-11-07 19:00"))
     ingest_batch(engine, program, registered("m-bob", "2026-11-06 11:00", referred_by="ALICE88"))
     assert referral_row(engine, "m-bob").order_id == "o-b1"  # the order already qualified
 
     ingest_batch(
         engine, program, registered("m-alice", "2026-11-01 10:00", referral_code="ALICE88")
     )
-    settle_at(engine, program, "2026-11-15 00:30")
+    settle_at(engine, program, "2026-11-23 00:30")
 
     assert (referral_row(engine, "m-bob").status, referral_row(engine, "m-bob").referrer_id) == (
         "settled",

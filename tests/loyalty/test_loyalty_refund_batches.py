@@ -96,48 +96,48 @@ def test_a_members_refunds_in_one_batch_see_the_lots_as_the_previous_one_left_th
         paid("m-1", "o-1", "1000.00", "2026-06-01 10:00"),
         paid("m-1", "o-2", "500.00", "2026-06-02 10:00"),
     )
-    award(engine, program, "m-1", 300, "g-1", "2026-06-10 09:00")
-    redeem(engine, program, "m-1", 1200, "o-9", "2026-06-10 10:00")  # o-1's 1000, 200 of o-2's
+    award(engine, program, "m-1", 300, "g-1", "2026-06-18 09:00")
+    redeem(engine, program, "m-1", 1200, "o-9", "2026-06-18 10:00")  # o-1's 1000, 200 of o-2's
 
     ingest_batch(
         engine,
         program,
-        refunded("m-1", "o-1", "1000.00", "2026-06-12 10:00"),
-        refunded("m-1", "o-2", "500.00", "2026-06-12 10:05"),
+        refunded("m-1", "o-1", "1000.00", "2026-06-20 10:00"),
+        refunded("m-1", "o-2", "500.00", "2026-06-20 10:05"),
     )
 
     # o-1's take-back empties o-2's lot and the award, then owes 400; o-2's finds them empty
     assert reversals(engine, "m-1") == [("refund", -600, 400), ("refund", 0, 500)]
-    assert balance(engine, "m-1", "2026-06-20 10:00") == (0, 0, 900)
+    assert balance(engine, "m-1", "2026-06-28 10:00") == (0, 0, 900)
 
 
 @pytest.mark.parametrize(
     ("order_at", "expected"),
     [
         # the refund owes what was spent; the later order pays the debt first
-        ("2026-06-12 11:00", [("refund", 0, 1000), ("debt-repayment", -1000, -1000)]),
+        ("2026-06-20 11:00", [("refund", 0, 1000), ("debt-repayment", -1000, -1000)]),
         # the earlier order's pending points cover the take-back: nothing is owed
-        ("2026-06-12 09:00", [("refund", -1000, 0)]),
+        ("2026-06-20 09:00", [("refund", -1000, 0)]),
     ],
 )
 def test_a_refund_and_an_order_of_the_same_member_in_one_batch_see_each_other_in_time_order(
     engine: Engine, program: Any, order_at: str, expected: list[tuple[str, int, int]]
 ) -> None:
     replay(engine, program, paid("m-1", "o-1", "1000.00", "2026-06-01 10:00"))
-    redeem(engine, program, "m-1", 1000, "o-9", "2026-06-10 10:00")
+    redeem(engine, program, "m-1", 1000, "o-9", "2026-06-17 10:00")
 
     ingest_batch(
         engine,
         program,
-        refunded("m-1", "o-1", "1000.00", "2026-06-12 10:00"),
+        refunded("m-1", "o-1", "1000.00", "2026-06-20 10:00"),
         paid("m-1", "o-2", "1500.00", order_at),
         # another member's steps in between change nothing for m-1
-        paid("m-2", "o-20", "300.00", "2026-06-12 09:30"),
-        refunded("m-2", "o-20", "300.00", "2026-06-12 10:30"),
+        paid("m-2", "o-20", "300.00", "2026-06-20 09:30"),
+        refunded("m-2", "o-20", "300.00", "2026-06-20 10:30"),
     )
 
     assert reversals(engine, "m-1") == expected
-    assert balance(engine, "m-1", "2026-06-30 10:00") == (500, 0, 0)
+    assert balance(engine, "m-1", "2026-07-06 10:00") == (500, 0, 0)
     assert reversals(engine, "m-2") == [("refund", -300, 0)]
 
 

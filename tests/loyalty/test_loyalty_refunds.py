@@ -91,7 +91,7 @@ def test_points_already_spent_come_from_other_lots_then_become_a_debt_later_earn
             100,
             reason="goodwill",
             idempotency_key="g-1",
-            now=at("2026-06-09 10:00"),
+            now=at("2026-06-17 10:00"),
             program=program,
         )
         redeem_points(
@@ -100,16 +100,16 @@ def test_points_already_spent_come_from_other_lots_then_become_a_debt_later_earn
             1000,
             order_id="o-2",
             order_total=Decimal("5000"),
-            now=at("2026-06-10 10:00"),
+            now=at("2026-06-18 10:00"),
             program=program,
         )
 
-    replay(engine, program, refunded("m-1", "o-1", "1000.00", "2026-06-12 10:00"))
-    assert balance(engine, "m-1", "2026-06-12 10:00") == (0, 0, 900)
+    replay(engine, program, refunded("m-1", "o-1", "1000.00", "2026-06-20 10:00"))
+    assert balance(engine, "m-1", "2026-06-20 10:00") == (0, 0, 900)
     assert reversals(engine, "m-1") == [("refund", -100, 900)]
 
     replay(engine, program, paid("m-1", "o-3", "1500.00", "2026-07-01 10:00"))
-    assert balance(engine, "m-1", "2026-07-09 10:00") == (600, 0, 0)
+    assert balance(engine, "m-1", "2026-07-17 10:00") == (600, 0, 0)
     assert reversals(engine, "m-1")[-1] == ("debt-repayment", -900, -900)
 
 
@@ -161,16 +161,16 @@ def test_redeemed_points_whose_lot_expired_meanwhile_are_not_restored(
         award_points(
             conn,
             "m-1",
-            300,
+            600,
             reason="t",
             idempotency_key="old",
-            now=at("2025-06-01 10:00"),
+            now=at("2024-06-01 10:00"),  # expires at the end of 2026-06-01
             program=program,
         )
         redeem_points(
             conn,
             "m-1",
-            300,
+            600,
             order_id="o-1",
             order_total=Decimal("1000.00"),
             now=at("2026-05-30 10:00"),
@@ -197,4 +197,4 @@ def test_a_refund_that_arrives_before_its_order_is_applied_when_the_order_arrive
     replay(engine, program, refunded("m-1", "o-1", "414.00", "2026-06-03 10:00"))
     replay(engine, program, paid("m-1", "o-1", "828.00", "2026-06-01 10:00"))
 
-    assert balance(engine, "m-1", "2026-06-10 10:00") == (414, 0, 0)
+    assert balance(engine, "m-1", "2026-06-17 10:00") == (414, 0, 0)

@@ -18,13 +18,13 @@ WINDOW = timedelta(days=365)
 @pytest.mark.parametrize(
     ("spend", "tier"),
     [
-        ("0", "regular"),
-        ("19999.99", "regular"),
-        ("20000", "silver"),
-        ("49999.99", "silver"),
-        ("50000", "gold"),
-        ("100000", "diamond"),
-        ("999999", "diamond"),
+        ("0", "leaf"),
+        ("2999.99", "leaf"),
+        ("3000", "bud"),
+        ("7999.99", "bud"),
+        ("8000", "oolong"),
+        ("20000", "puer"),
+        ("999999", "puer"),
     ],
 )
 def test_the_tier_is_the_highest_threshold_the_spend_reaches(
@@ -82,10 +82,10 @@ def test_qualifying_spend_is_net_paid_over_the_trailing_window(
 @pytest.mark.parametrize(
     ("tier", "spend", "next_tier", "needed"),
     [
-        (None, "0", "silver", "20000"),
-        ("silver", "21628", "gold", "28372"),
-        ("silver", "15000", "gold", "35000"),
-        ("diamond", "120000", None, None),
+        (None, "0", "bud", "3000"),
+        ("bud", "5628", "oolong", "2372"),
+        ("bud", "1500", "oolong", "6500"),
+        ("puer", "120000", None, None),
     ],
 )
 def test_progress_says_what_the_next_tier_needs(
@@ -100,10 +100,10 @@ def test_progress_says_what_the_next_tier_needs(
 @pytest.mark.parametrize(
     ("current", "spend", "expected"),
     [
-        (None, "19999", None),
-        (None, "20000", "silver"),
-        ("silver", "60000", "gold"),
-        ("gold", "30000", None),
+        (None, "2999", None),
+        (None, "3000", "bud"),
+        ("bud", "9000", "oolong"),
+        ("oolong", "4000", None),
     ],  # a paid order never moves anyone down
 )
 def test_a_paid_order_moves_up_only_when_a_higher_threshold_is_crossed(
@@ -124,15 +124,15 @@ def test_a_paid_order_moves_up_only_when_a_higher_threshold_is_crossed(
 def test_the_tier_held_at_a_past_time_comes_from_the_history(program: Any) -> None:
     snapshot = TierFacts(
         TierLadder.from_program(program),
-        tier_id="gold",
+        tier_id="oolong",
         changes=(
-            TierChangeFact(at("2026-03-01 10:00"), "regular", "recalc"),
-            TierChangeFact(at("2026-05-01 10:00"), "silver", "order:o-2"),
+            TierChangeFact(at("2026-03-01 10:00"), "leaf", "recalc"),
+            TierChangeFact(at("2026-05-01 10:00"), "bud", "order:o-2"),
         ),
     )
 
-    assert snapshot.tier_at(at("2026-02-01 00:00")) == "regular"
-    assert snapshot.tier_at(at("2026-04-01 00:00")) == "silver"
-    assert snapshot.tier_at(at("2026-06-01 00:00")) == "gold"
+    assert snapshot.tier_at(at("2026-02-01 00:00")) == "leaf"
+    assert snapshot.tier_at(at("2026-04-01 00:00")) == "bud"
+    assert snapshot.tier_at(at("2026-06-01 00:00")) == "oolong"
     # The order being judged is judged without the upgrade it caused.
-    assert snapshot.tier_at(at("2026-06-01 00:00"), exclude_order="o-2") == "silver"
+    assert snapshot.tier_at(at("2026-06-01 00:00"), exclude_order="o-2") == "bud"

@@ -161,7 +161,7 @@ def test_the_largest_order_earns_one_operation_and_the_ledger_holds_64_bit_sums(
         assert ingest_batch(engine, program, order).rejected == 0
 
     with engine.begin() as conn:  # expiry writes one entry of all three lots: 3 × 10^9
-        expire_points(conn, as_of=NOW + timedelta(days=400), now=NOW + timedelta(days=400))
+        expire_points(conn, as_of=NOW + timedelta(days=800), now=NOW + timedelta(days=800))
 
     entries = _entries(engine)
     earned = [e.points for e in entries if e.order_id]

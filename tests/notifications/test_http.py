@@ -185,7 +185,7 @@ def test_a_503_is_retried_and_then_delivered_once(
     assert len(gateway.requests) == 2
     assert len(gateway.delivered) == 1
     body = next(iter(gateway.delivered.values()))["json"]["text"]
-    assert body.startswith("【生活家】王小明，生日快乐！")
+    assert body.startswith("【茶舍】王小明，生日快乐！")
 
 
 def test_a_400_is_not_retried_and_suppresses_the_number(

@@ -24,7 +24,7 @@ from notifications.samples import sample_variables
 from notifications.summaries import print_delivery_summary
 from notifications.tables import messages
 
-MORNING_IN_NEW_YORK = datetime.fromisoformat("2026-11-05T09:00:00-05:00")
+MORNING_IN_NEW_YORK = datetime.fromisoformat("2026-11-05T08:30:00-05:00")  # quiet until 08:30
 
 
 def ask(
@@ -53,7 +53,7 @@ def test_tick_sends_a_message_deferred_by_quiet_hours_at_the_members_morning(
     row = fetch_message(engine, message_id)
     assert (row["status"], row["sent_at"]) == ("sent", MORNING_IN_NEW_YORK)
     [line] = runtime.settings.outbox.read_text(encoding="utf-8").splitlines()
-    assert json.loads(line)["sent_at"] == "2026-11-05T14:00:00+00:00"
+    assert json.loads(line)["sent_at"] == "2026-11-05T13:30:00+00:00"
 
 
 def test_the_release_trigger_fires_when_a_message_is_due_and_at_least_daily(

@@ -47,7 +47,9 @@ def test_the_message_is_recorded_queued_on_the_first_receivable_channel(
     assert (result.status, result.channel, result.created) == ("queued", "email", True)
     row = fetch_message(engine, result.message_id)
     assert row["to_masked"] == "m***@example.com"
-    assert row["subject"] == "Welcome, Alexandra"  # the member's locale; caller's variables
+    assert (
+        row["subject"] == "Welcome to the tea house, Alexandra"
+    )  # the member's locale; caller's variables
     assert "Unsubscribe: http://127.0.0.1:8000/unsubscribe/u1." in row["body"]
 
 
@@ -60,7 +62,7 @@ def test_the_projections_first_name_fills_in_what_the_caller_left_out(
 
     result = ask(engine, program, "m-1", channels=["email"], variables=variables)
 
-    assert fetch_message(engine, result.message_id)["subject"] == "欢迎加入，Lin"
+    assert fetch_message(engine, result.message_id)["subject"] == "欢迎来到茶舍，Lin"
 
 
 @pytest.mark.parametrize(
@@ -177,7 +179,7 @@ def test_a_preview_renders_every_channel_for_the_member_and_says_which_they_can_
     email = by_channel["email"]
     assert (email.receivable, email.to) == (True, "m***@example.com")
     assert email.message is not None
-    assert email.message.subject == "Alexandra, a coupon for the items in your cart"
+    assert email.message.subject == "Alexandra, we kept your tea for you"
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(messages)).scalar() == 0
 

@@ -259,7 +259,7 @@ def test_a_requested_email_arrives_with_an_unsubscribe_link_that_works(
     link = received["List-Unsubscribe"].strip("<>")
     text = received.get_body(("plain",))
     html = received.get_body(("html",))
-    assert received["Subject"] == "Alexandra, a coupon for the items in your cart"
+    assert received["Subject"] == "Alexandra, we kept your tea for you"
     assert text is not None and f"Unsubscribe: {link}" in text.get_content()
     assert html is not None and f'<a href="{link}">' in html.get_content()
     token = link.rsplit("/", 1)[1]

@@ -91,7 +91,8 @@ def test_check_names_the_file_and_line_of_an_injection_payload(
     path = directory / "templates" / "welcome-reminder.yaml"
     path.write_text(
         path.read_text().replace(
-            "{{ member.first_name }}，新人专享券", "{{ lipsum.__globals__['os'] }}，新人专享券"
+            "{{ member.first_name }}，{{ coupon.name }}还有",
+            "{{ lipsum.__globals__['os'] }}，{{ coupon.name }}还有",
         )
     )
 

@@ -45,7 +45,7 @@ def render(
         audience=Audience(locale, timezone),
         currency="CNY",
         business_timezone="Asia/Shanghai",
-        sms_signature="【生活家】",
+        sms_signature=program.program_file.messaging.sender.sms_signature,
     )
 
 
@@ -98,7 +98,12 @@ def test_money_and_dates_are_formatted_in_the_members_locale_and_time_zone(
     program: Program,
 ) -> None:
     variables = sample_variables(program, "en") | {
-        "coupon": {"name": "10% off", "code": "C-1", "expires_at": EXPIRES},
+        "coupon": {
+            "name": "12% off",
+            "discount_text": "up to ¥60 off",
+            "code": "C-1",
+            "expires_at": EXPIRES,
+        },
         "cart": {"total": Decimal("1139.80"), "item_count": 7, "items": [], "categories": []},
     }
 
@@ -107,10 +112,10 @@ def test_money_and_dates_are_formatted_in_the_members_locale_and_time_zone(
                          variables=variables)  # fmt: skip
     in_chinese = render(program, "cart-reminder", "push", locale="zh-CN", variables=variables)
 
-    assert in_shanghai.body == "10% off, valid until Nov 19, 2026, 9:40 PM. Check out now."
-    assert in_new_york.body == "10% off, valid until Nov 19, 2026, 8:40 AM. Check out now."
+    assert in_shanghai.body == "12% off (up to ¥60 off), valid until Nov 19, 2026, 9:40 PM."
+    assert in_new_york.body == "12% off (up to ¥60 off), valid until Nov 19, 2026, 8:40 AM."
     assert "¥1,139.80" in in_chinese.body
-    assert in_chinese.title == "购物车里的宝贝还在等你"
+    assert in_chinese.title == "你挑的茶还在购物车里"
 
 
 def test_a_missing_variable_is_an_error_never_a_blank(program: Program) -> None:
@@ -152,7 +157,7 @@ def test_an_email_written_as_text_gets_an_escaped_html_part_with_live_links() ->
 def test_an_sms_carries_the_programs_signature_and_its_segment_count(program: Program) -> None:
     message = render(program, "welcome-last-chance", "sms", locale="zh-CN")
 
-    assert message.body.startswith("【生活家】")
+    assert message.body.startswith("【茶舍】")
     assert message.segments == count_segments(message.body)
 
 
@@ -186,13 +191,8 @@ def test_a_signature_is_added_once() -> None:
     assert sign("Hi", "") == "Hi"
 
 
-@pytest.mark.parametrize("directory", ["shared", "project"])
-def test_check_renders_every_template_of_the_example_programs_cleanly(
-    directory: str, examples: Path
-) -> None:
-    root = examples if directory == "shared" else Path(__file__).parents[2] / "examples"
-
-    issues = check_program(root / "program")
+def test_check_renders_every_template_of_the_example_program_cleanly(examples: Path) -> None:
+    issues = check_program(examples / "program")
 
     assert issues == []
 
@@ -241,8 +241,8 @@ def test_check_warns_about_an_sms_above_three_segments(examples: Path, tmp_path:
     long_text = "Happy birthday, {{ member.first_name }}! " + "Lots of news. " * 40
     path.write_text(
         path.read_text().replace(
-            '"Happy birthday, {{ member.first_name }}! {{ coupon.name }}, code {{ coupon.code }}.'
-            ' Double points this month. Reply STOP to opt out"',
+            '"Happy birthday, {{ member.first_name }}! {{ coupon.name }}, code {{ coupon.code }},'
+            ' valid until {{ coupon.expires_at | date }}. Reply STOP to opt out"',
             f'"{long_text}"',
         )
     )
