@@ -244,7 +244,7 @@ def purchase_points(
         "tier": level.id,
         "tier_multiplier": str(multiplier),
         "boosts": [{"rule": b.id, "multiplier": str(b.multiplier)} for b in boosts],
-        "exact": str(exact.normalize()),
+        "exact": format(exact.normalize(), "f"),  # 8800, never 8.8E+3
     }
     return int(exact.to_integral_value(rounding=ROUND_FLOOR)), details
 

@@ -85,3 +85,16 @@ def test_a_condition_missing_a_field_raises_every_time() -> None:
             memo.holds(condition, {"member": {}})
 
     assert condition.calls == 2
+
+
+def test_a_round_purchase_explains_itself_without_an_exponent() -> None:
+    from decimal import Decimal
+
+    from loyalty.earning import purchase_points
+
+    rule = type("Rule", (), {"per_amount": 1, "tier_multiplier": False})()
+    level = type("Level", (), {"id": "leaf", "multiplier": Decimal(1)})()
+
+    points, details = purchase_points(Decimal("8800.00"), rule, level, [])  # type: ignore[arg-type]
+
+    assert (points, details["exact"]) == (8800, "8800")
