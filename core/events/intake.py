@@ -227,8 +227,8 @@ def _store(
     report = IngestReport()
     with intake.engine.begin() as conn:
         fresh, duplicates = _split_duplicates(valid)
-        fresh, conflicts = _split_order_conflicts(conn, fresh)
-        fresh, refund_problems = _check_refunds(conn, fresh, intake)
+        fresh, conflicts, paid_before = _split_order_conflicts(conn, fresh)
+        fresh, refund_problems = _check_refunds(conn, fresh, paid_before)
         rejections = rejections + conflicts + refund_problems
         accepted = _insert_events(conn, [event for _, event in fresh], intake)
         report.duplicate = duplicates + len(fresh) - len(accepted)
@@ -244,10 +244,11 @@ def _store(
 
 
 def _check_refunds(
-    conn: Connection, fresh: list[tuple[_Input, Event]], intake: Intake
+    conn: Connection, fresh: list[tuple[_Input, Event]], paid_before: set[str]
 ) -> tuple[list[tuple[_Input, Event]], list[Rejection]]:
-    """Refunds must match their order's member and total (see core.events.refund_checks)."""
-    facts = fetch_refund_facts(conn, [event for _, event in fresh])
+    """Refunds must match their order's member and total (see core.events.refund_checks);
+    ``paid_before``: the batch's orders that were already stored (redeliveries)."""
+    facts = fetch_refund_facts(conn, [event for _, event in fresh], paid_before=paid_before)
     if facts is None:
         return fresh, []
     verdict = judge_refunds([event for _, event in fresh], facts)
@@ -278,11 +279,12 @@ def _split_duplicates(
 
 def _split_order_conflicts(
     conn: Connection, fresh: list[tuple[_Input, Event]]
-) -> tuple[list[tuple[_Input, Event]], list[Rejection]]:
-    """An order paid twice under different event ids is bad input, not a second purchase."""
+) -> tuple[list[tuple[_Input, Event]], list[Rejection], set[str]]:
+    """An order paid twice under different event ids is bad input, not a second purchase.
+    Also returns the batch's order ids that were already stored."""
     paid = [(i, e) for i, e in fresh if isinstance(e.data, OrderPaid)]
     if not paid:
-        return fresh, []
+        return fresh, [], set()
     wanted = [e.data.order_id for _, e in paid]  # type: ignore[attr-defined]
     stored = dict(
         conn.execute(
@@ -291,6 +293,7 @@ def _split_order_conflicts(
             )
         ).all()
     )
+    paid_before = set(stored)
     keep, conflicts = [], []
     for item, event in fresh:
         order_id = getattr(event.data, "order_id", None) if event.type == "order.paid" else None
@@ -302,7 +305,7 @@ def _split_order_conflicts(
         if order_id:
             stored.setdefault(order_id, event.id)
         keep.append((item, event))
-    return keep, conflicts
+    return keep, conflicts, paid_before
 
 
 def _insert_events(conn: Connection, batch: Sequence[Event], intake: Intake) -> list[Event]:

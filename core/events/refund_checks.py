@@ -58,6 +58,7 @@ class RefundFacts:
     refunded: dict[str, Decimal] = field(default_factory=dict)
     early: dict[str, list[StoredRefund]] = field(default_factory=dict)
     stored_ids: set[str] = field(default_factory=set)
+    paid_before: set[str] = field(default_factory=set)  # orders of the batch already stored
 
 
 @dataclass
@@ -66,15 +67,22 @@ class RefundVerdict:
     quarantined: list[tuple[StoredRefund, str]] = field(default_factory=list)
 
 
-def fetch_refund_facts(conn: Connection, batch: Sequence[Event]) -> RefundFacts | None:
+def fetch_refund_facts(
+    conn: Connection, batch: Sequence[Event], *, paid_before: set[str]
+) -> RefundFacts | None:
+    """What the checks need, in at most three queries; the orders the batch pays were already
+    looked up by intake (``paid_before``: those already stored)."""
     refunded = [e for e in batch if isinstance(e.data, OrderRefunded)]
     paid = [e for e in batch if isinstance(e.data, OrderPaid)]
     if not refunded and not paid:
         return None
-    ids = sorted({e.data.order_id for e in (*refunded, *paid)})  # type: ignore[attr-defined]
-    facts = RefundFacts()
-    for row in conn.execute(select(orders).where(in_values(conn, orders.c.order_id, ids))):
-        facts.orders[row.order_id] = OrderFacts(row.member_id, row.total)
+    refunded_ids = sorted({e.data.order_id for e in refunded})  # type: ignore[attr-defined]
+    ids = sorted({*refunded_ids, *(e.data.order_id for e in paid)})  # type: ignore[attr-defined]
+    facts = RefundFacts(paid_before=paid_before)
+    if refunded_ids:
+        query = select(orders.c.order_id, orders.c.member_id, orders.c.total)
+        for row in conn.execute(query.where(in_values(conn, orders.c.order_id, refunded_ids))):
+            facts.orders[row.order_id] = OrderFacts(row.member_id, row.total)
     query = select(refunds, events.c.data).join(events, events.c.id == refunds.c.event_id)
     for row in conn.execute(query.where(in_values(conn, refunds.c.order_id, ids))):
         facts.refunded[row.order_id] = facts.refunded.get(row.order_id, ZERO) + row.amount
@@ -97,7 +105,7 @@ def judge_refunds(batch: Sequence[Event], facts: RefundFacts) -> RefundVerdict:
     totals = dict(facts.refunded)
     for event in sorted(batch, key=lambda e: (e.occurred_at, e.id)):
         data = event.data
-        if isinstance(data, OrderPaid) and data.order_id not in known:
+        if isinstance(data, OrderPaid) and _is_new(data.order_id, known, facts):
             known[data.order_id] = OrderFacts(event.member_id, data.total)
             totals[data.order_id] = _check_early(data.order_id, known, facts, verdict)
         elif isinstance(data, OrderRefunded) and event.id not in facts.stored_ids:
@@ -107,6 +115,10 @@ def judge_refunds(batch: Sequence[Event], facts: RefundFacts) -> RefundVerdict:
             else:
                 totals[data.order_id] = totals.get(data.order_id, ZERO) + data.amount
     return verdict
+
+
+def _is_new(order_id: str, known: dict[str, OrderFacts], facts: RefundFacts) -> bool:
+    return order_id not in known and order_id not in facts.paid_before
 
 
 def _check_early(

@@ -109,3 +109,12 @@ def test_a_refund_that_matches_its_late_order_is_kept(engine: Engine) -> None:
 
     assert arrived.as_dict() == {"accepted": 1, "duplicate": 0, "rejected": 0}
     assert refunded(engine) == [("r-1", Decimal("100.00"))]
+
+
+def test_a_redelivered_order_leaves_its_checked_refunds_alone(engine: Engine) -> None:
+    send(engine, order("m-1"), refund("r-1", "m-1", "100.00"))
+
+    again = send(engine, order("m-1"))
+
+    assert again.as_dict() == {"accepted": 0, "duplicate": 1, "rejected": 0}
+    assert refunded(engine) == [("r-1", Decimal("100.00"))]
