@@ -3,11 +3,13 @@
 Exceptions::
 
     EventError                 base of this package
-    ├── EventRejected          an input line or payload failed validation (carries the reason)
-    └── HandlerFailed          a subscribed handler raised while applying an accepted event
+    └── EventRejected          an input line or payload failed validation (carries the reason)
+
+A handler's own exception is never raised out of intake: it is recorded as a handler failure
+and retried (core.events.failures, core.events.retry).
 """
 
-from core.events.errors import EventError, EventRejected, HandlerFailed
+from core.events.errors import EventError, EventRejected
 from core.events.handlers import HandlerContext, handlers, subscribe
 from core.events.intake import IngestReport, ingest, ingest_lines
 from core.events.types import Event
@@ -17,7 +19,6 @@ __all__ = [
     "EventError",
     "EventRejected",
     "HandlerContext",
-    "HandlerFailed",
     "IngestReport",
     "handlers",
     "ingest",

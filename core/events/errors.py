@@ -14,12 +14,3 @@ class EventRejected(EventError):
         super().__init__(reason)
         self.reason = reason
         self.event_id = event_id
-
-
-class HandlerFailed(EventError):
-    """Raised when a subscribed handler fails on an accepted event."""
-
-    def __init__(self, handler: str, event_id: str, cause: BaseException) -> None:
-        super().__init__(f"handler {handler} failed on event {event_id}: {cause!r}")
-        self.handler = handler
-        self.event_id = event_id
