@@ -140,8 +140,12 @@ class AwardPoints(_Strict):
 
 
 class Step(_Strict):
-    """Exactly one of send, wait, issue_coupon, award_points."""
+    """Exactly one of send, wait, issue_coupon, award_points; ``id`` names it across edits."""
 
+    id: Identifier | None = Field(
+        default=None,
+        description="a name that lets journeys in flight find this step after the file is edited",
+    )
     send: Send | None = None
     wait: Duration | None = None
     issue_coupon: Annotated[
@@ -186,6 +190,11 @@ class Campaign(_Strict):
     id: Identifier
     name: str = Field(min_length=1)
     kind: Literal["marketing", "transactional"]
+    status: Literal["active", "paused"] = Field(
+        default="active",
+        description="paused: enrols no one and holds journeys; `campaigns pause|resume` "
+        "overrides it from the database without a deploy",
+    )
     trigger: Trigger
     steps: tuple[Step, ...] = ()
     exit_on: tuple[EventType, ...] = ()
@@ -212,3 +221,38 @@ class Campaign(_Strict):
             yield ("steps",), self.steps
         for name, variant in (self.experiment.variants if self.experiment else {}).items():
             yield ("experiment", "variants", name, "steps"), variant.steps
+
+
+def step_label(step: Step) -> str:
+    """What a step does, in a few words: ``send:cart-coupon``, ``wait:23h``, ``award_points:500``."""
+    if step.send is not None:
+        return f"send:{step.send.template}"
+    if step.issue_coupon is not None:
+        return f"issue_coupon:{step.issue_coupon.coupon}"
+    if step.award_points is not None:
+        return f"award_points:{step.award_points.points}"
+    assert step.wait is not None
+    return f"wait:{_duration_text(step.wait)}"
+
+
+def _duration_text(value: Any) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def step_ids(steps: tuple[Step, ...]) -> list[str]:
+    """Each step's id: its ``id:``, else its label (``send:welcome``), with ``#2`` on a repeat.
+
+    Journeys store the id of the step they are at, so an edit that inserts, removes or reorders
+    other steps leaves them where they were (docs/campaigns.md, "Editing a running campaign").
+    """
+    seen: dict[str, int] = {}
+    ids: list[str] = []
+    for step in steps:
+        base = step.id or step_label(step)
+        seen[base] = seen.get(base, 0) + 1
+        ids.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return ids

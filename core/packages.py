@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-PACKAGES = ("loyalty", "coupons", "notifications")
+PACKAGES = ("loyalty", "coupons", "notifications", "campaigns")
 _loaded: list[ModuleType] = []
 
 

@@ -1,0 +1,13 @@
+"""How the campaigns package plugs into the foundation (see core/packages.py).
+
+Importing this module registers the package's program files and checks, tables, event handlers,
+actors and scheduled jobs; ``register_cli`` adds the ``campaigns`` commands.
+"""
+
+from __future__ import annotations
+
+import typer
+
+
+def register_cli(app: typer.Typer) -> None:
+    """Add this package's commands to the `loyalty-engine` CLI."""
