@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from campaigns import program_files as _program_files  # noqa: F401  (registers the files)
+
 
 def register_cli(app: typer.Typer) -> None:
     """Add this package's commands to the `loyalty-engine` CLI."""
