@@ -13,11 +13,15 @@ Misfires and coalescing, chosen on purpose:
   while no scheduler ran are therefore caught up once on start (if within the grace), never
   replayed one by one; every job is idempotent, so a caught-up run does the same work.
 * ``tick`` is a simulation: it fires every firing in its window, in time order, none skipped.
+
+A **dynamic** job's trigger reads the data (the earliest journey step due, the next cart to
+become idle), so the time it answers changes as other jobs and events write. Both loops ask it
+again after every firing (``tick``) or every pass (``scheduler``), and it answers with the
+earliest due work strictly after its own previous firing, or ``now`` if that is overdue.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import socket
@@ -48,6 +52,8 @@ class Job:
     description: str = ""
     # False for operational jobs (a heartbeat) that mean nothing in a simulated run of ``tick``.
     simulated: bool = True
+    # True when the trigger reads the data: asked again after every firing (module docstring).
+    dynamic: bool = False
 
 
 JobFactory = Callable[[Any], Sequence[Job]]
@@ -88,13 +94,32 @@ def fire_times(trigger: BaseTrigger, after: datetime, until: datetime) -> Iterat
 def due_in_order(
     jobs: Sequence[Job], after: datetime, until: datetime
 ) -> Iterator[tuple[datetime, Job]]:
-    """All firings of all jobs in ``(after, until]``, merged in time order (ties by job id)."""
-    streams = [_stream(job, after, until) for job in jobs if job.simulated]
-    yield from heapq.merge(*streams, key=lambda item: (item[0], item[1].id))
+    """All firings of all jobs in ``(after, until]``, in time order (ties by job id).
+
+    Each firing is yielded before the next is computed, so the caller runs its work first: a
+    dynamic job is then asked again, and sees what that work wrote.
+    """
+    simulated = [job for job in jobs if job.simulated]
+    previous: dict[str, datetime | None] = {job.id: None for job in simulated}
+    upcoming = {job.id: _next_after(job, None, after) for job in simulated}
+    by_id = {job.id: job for job in simulated}
+    while True:
+        due = [(at, job_id) for job_id, at in upcoming.items() if at is not None and at <= until]
+        if not due:
+            return
+        at, job_id = min(due)
+        job = by_id[job_id]
+        yield at, job
+        previous[job_id] = at
+        upcoming[job_id] = _next_after(job, at, at)
+        for other in simulated:
+            if other.dynamic and other.id != job_id:
+                upcoming[other.id] = _next_after(other, previous[other.id], at)
 
 
-def _stream(job: Job, after: datetime, until: datetime) -> Iterator[tuple[datetime, Job]]:
-    yield from ((fire_time, job) for fire_time in fire_times(job.trigger, after, until))
+def _next_after(job: Job, previous: datetime | None, after: datetime) -> datetime | None:
+    """The job's first fire time strictly after ``after`` (``previous``: its last firing)."""
+    return job.trigger.get_next_fire_time(previous, after + _EPSILON)
 
 
 def fire(job: Job, fire_time: datetime, *, engine: Engine, now: datetime, owner: str) -> bool:
@@ -124,16 +149,20 @@ def run_scheduler(
     owner = owner or default_owner()
     start = clock.now()
     pending = {job.id: _first_pending(job, start) for job in jobs}
+    last: dict[str, datetime | None] = {job.id: None for job in jobs}
     claimed = 0
     while not stop.is_set():
         now = clock.now()
         for job in jobs:
+            if job.dynamic:
+                pending[job.id] = job.trigger.get_next_fire_time(last[job.id], now)
             latest, pending[job.id] = _coalesce(job, pending[job.id], now)
             if latest is None:
                 continue
             if now - latest > job.misfire_grace:
                 log.warning("skipped %s at %s: overdue beyond its grace", job.id, latest)
                 continue
+            last[job.id] = latest
             claimed += fire(job, latest, engine=engine, now=now, owner=owner)
         clock.sleep(_seconds_until(pending.values(), clock.now(), max_sleep))
     return claimed
