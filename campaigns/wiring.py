@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from campaigns import program_files as _program_files  # noqa: F401  (registers the files)
+from campaigns import tables as _tables  # noqa: F401  (registers the tables on the metadata)
 
 
 def register_cli(app: typer.Typer) -> None:
