@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from campaigns import handlers as _handlers  # noqa: F401  (subscribes the event handler)
+from campaigns import jobs as _jobs  # noqa: F401  (declares the actors, registers the jobs)
 from campaigns import program_files as _program_files  # noqa: F401  (registers the files)
 from campaigns import tables as _tables  # noqa: F401  (registers the tables on the metadata)
 
