@@ -2,7 +2,8 @@
 atomically across all workers.
 
 A message counts once, when it is handed to a provider (the claim that moves it to
-``sending``), whatever the provider then says; retries of the same message do not count again.
+``sending``), whatever the provider then says; retries of the same message do not count again,
+nor does a replay (:func:`notifications.screening.counts_against_caps`).
 Periods are the member's local day and ISO week (:func:`notifications.guardrails.cap_periods`).
 
 * :class:`RedisCapCounter` (when ``LOYALTY_REDIS_URL`` is set): one Lua script checks every

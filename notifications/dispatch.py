@@ -6,15 +6,25 @@ States of a message (``notification_messages.status``)::
       │           ├──► retrying ──► sending … ──► dead ──(replay)──► queued   (transient)
       │           ├──► failed     (permanent: 400, invalid address; suppresses the address)
       │           └──► unknown    (interrupted; the provider takes no idempotency key)
-      ├──► suppressed             (no consent, no address, suppression list)
-      └──► deferred ──► sending   (quiet hours, frequency cap; when due)
+      ├──► suppressed             (no consent, no address, suppression list; a campaign's
+      │                            marketing message over a frequency cap)
+      ├──► deferred ──► sending   (quiet hours, a frequency cap outside campaigns; when due)
+      └──► cancelled              (final, never sent: see below)
+
+``cancelled``: :func:`notifications.states.cancel_messages` (a journey exited) takes a message
+that no provider has yet - ``queued``, ``deferred`` or ``retrying`` (its earlier tries failed)
+- out of every send path: none of them (the batch's lock, the claim, the release job, replay)
+selects a cancelled message. A message ``sending`` or already sent is left as it is. The row
+lock of step 1 orders a cancel and a send on PostgreSQL: a cancel waiting for a batch's lock
+finds the message sent (left alone) or deferred (cancelled).
 
 A batch is sent like this:
 
 1. **lock and screen** (one transaction): lock the batch's due messages (``SELECT … FOR UPDATE
    SKIP LOCKED`` on PostgreSQL: a message enqueued a hundred times, or raced for by several
    workers, is taken by one), run the guardrails, write suppressions and deferrals, count
-   frequency caps for the marketing messages that go (a full cap defers the message);
+   frequency caps for the marketing messages that go (a full cap defers the message, or
+   suppresses a campaign's: :mod:`notifications.screening`);
 2. for a **remote provider** (SMTP, HTTP) the messages are *claimed* - ``status = 'sending'``,
    one attempt more - and the transaction commits before the provider is called, so no
    provider call ever happens inside a database transaction; then the provider is called, and
@@ -165,13 +175,19 @@ def due_condition(now: datetime, lease: timedelta) -> ColumnElement[bool]:
 def lock_due(
     conn: Connection, message_ids: Collection[str], *, now: datetime, lease: timedelta
 ) -> list[RowMapping]:
-    """The due messages among ``message_ids``, locked for this transaction (rows another
-    worker holds are skipped: that worker is sending them)."""
+    """The due messages among ``message_ids``, locked for this transaction (on PostgreSQL
+    rows another worker holds are skipped: that worker is sending them; SQLite locks the
+    whole database)."""
     if not message_ids:
         return []
+    batch = and_(among(conn, messages.c.message_id, message_ids), due_condition(now, lease))
+    if conn.dialect.name == "sqlite":
+        # No row locks: a write first takes the database's write lock, so nothing (a cancel,
+        # another worker) changes the batch between this read and this transaction's writes.
+        conn.execute(update(messages).where(batch).values(updated_at=messages.c.updated_at))
     stmt = (
         select(messages)
-        .where(among(conn, messages.c.message_id, message_ids), due_condition(now, lease))
+        .where(batch)
         .order_by(messages.c.message_id)
         .with_for_update(skip_locked=True)
     )

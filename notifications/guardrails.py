@@ -9,7 +9,9 @@ The guardrails run in this order and the first that stops a message names the re
 4. quiet hours in the member's time zone (marketing only) → deferred ``quiet_hours`` to the end
    of the window;
 5. frequency caps per day and per week (marketing only; counted by :mod:`notifications.caps`)
-   → deferred ``frequency_cap_day`` / ``frequency_cap_week`` to when the cap allows.
+   → ``frequency_cap_day`` / ``frequency_cap_week``: a campaign's message is suppressed (its
+   step is skipped, the reason recorded), any other marketing message is deferred to when the
+   cap allows (see :mod:`notifications.screening`).
 
 Local times are turned into instants DST-safely: a wall time skipped by a spring-forward gap
 means the instant the same length after the gap starts (02:30 on the day New York skips
@@ -135,11 +137,22 @@ def decide(
         return decision
     if suppressed:
         return Decision("suppress", "suppressed_address")
-    if kind == "marketing" and policy.quiet_hours is not None:
-        end = quiet_hours_end(now, member_zone(recipient, policy), policy.quiet_hours)
-        if end is not None:
-            return Decision("defer", "quiet_hours", end)
+    when, reason = planned_time(recipient, kind=kind, at=now, policy=policy)
+    if reason is not None:
+        return Decision("defer", reason, when)
     return SEND
+
+
+def planned_time(
+    recipient: Recipient, *, kind: str, at: datetime, policy: Policy
+) -> tuple[datetime, str | None]:
+    """When a message sent at ``at`` goes, caps aside (guardrail 4): ``at``, or for a
+    marketing message inside the member's quiet hours their end, with ``quiet_hours``."""
+    if kind == "marketing" and policy.quiet_hours is not None:
+        end = quiet_hours_end(at, member_zone(recipient, policy), policy.quiet_hours)
+        if end is not None:
+            return end, "quiet_hours"
+    return at, None
 
 
 def member_zone(recipient: Recipient, policy: Policy) -> tzinfo:

@@ -3,7 +3,8 @@
 Due: deferred or retrying messages whose time has come; queued messages older than
 :data:`~notifications.dispatch.QUEUED_GRACE` (their actor message was lost, e.g. enqueued on
 the in-process broker of a command that then exited); messages stuck in ``sending`` past their
-lease (their worker died - see the recovery policy in :mod:`notifications.dispatch`).
+lease (their worker died - see the recovery policy in :mod:`notifications.dispatch`). A
+cancelled message is never due (:mod:`notifications.states`).
 """
 
 from __future__ import annotations

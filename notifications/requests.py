@@ -5,6 +5,11 @@ CONTRACT.md says), renders the template for them, and stores the message under i
 (``INSERT … ON CONFLICT DO NOTHING``): asking again with the same key, however often and from
 however many workers, records nothing new and returns the first request's message. The send
 is enqueued once the caller's transaction commits.
+
+What callers do with a message afterwards is here too (from :mod:`notifications.states`):
+``fetch_message_states`` (where each stands) and ``cancel_messages`` (withdraw those not yet
+sent, e.g. when a journey exits). :mod:`notifications.preview` answers "what would the member
+get, on which channel, and when" without recording anything.
 """
 
 from __future__ import annotations
@@ -20,10 +25,27 @@ from core.privacy import mask_address
 from notifications.dispatcher import current_options
 from notifications.errors import TemplateRenderError
 from notifications.guardrails import Recipient, choose_channel
+from notifications.states import MessageState, cancel_messages, fetch_message_states
 from notifications.store import fetch_recipients, insert_messages, message_id_for
 from notifications.tables import messages
+from notifications.template_files import TemplateFile
 from notifications.templates import Audience, RenderedMessage, catalog_for, render_message
 from notifications.tokens import load_secret, make_token
+
+__all__ = [
+    "KINDS",
+    "Kind",
+    "MessageRequest",
+    "MessageRequestResult",
+    "MessageState",
+    "cancel_messages",
+    "fetch_message_states",
+    "offered_channels",
+    "render_for",
+    "request_message",
+    "request_messages",
+    "template_variables",
+]
 
 Kind = Literal["marketing", "transactional"]
 KINDS = ("marketing", "transactional")
@@ -155,8 +177,7 @@ def _prepare(
     if recipient is None:
         return row | {"status": "suppressed", "reason": "unknown_member"}
     template = catalog_for(program).template(request.template_id)
-    offered = [channel for channel in request.channels if channel in template.channels]
-    channel, refused = choose_channel(recipient, offered)
+    channel, refused = choose_channel(recipient, offered_channels(request.channels, template))
     if channel is None:
         reason = next(iter(refused.values())).reason if refused else "no_channel"
         return row | {"status": "suppressed", "reason": reason}
@@ -166,6 +187,12 @@ def _prepare(
     except TemplateRenderError as exc:
         return row | {"status": "failed", "reason": "render_error", "error": str(exc)[:2000]}
     return row | _content(rendered)
+
+
+def offered_channels(channels: Sequence[str], template: TemplateFile) -> tuple[str, ...]:
+    """The channels asked for that the template has, in the order asked: the member gets the
+    first of them they can receive (:func:`~notifications.guardrails.choose_channel`)."""
+    return tuple(channel for channel in channels if channel in template.channels)
 
 
 def _base_row(request: MessageRequest, message_id: str, now: datetime) -> dict[str, Any]:

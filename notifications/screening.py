@@ -3,6 +3,20 @@
 Pure decisions come from :mod:`notifications.guardrails`; this module fetches what they need
 for a whole batch at once (recipients, the suppression list), writes the messages they stop
 (suppressed, deferred) and counts frequency caps for the ones that go.
+
+A marketing message over a full cap is treated by who sent it:
+
+* sent by a **campaign** (``campaign_id`` set): suppressed with reason ``frequency_cap_day`` /
+  ``frequency_cap_week``. The campaign's step is skipped, its reason recorded: a journey
+  moves on, and a step sent days late would arrive out of its journey's order;
+* otherwise (a marketing message requested outside any campaign): deferred to when the cap
+  allows again (:func:`~notifications.guardrails.cap_deferral`).
+
+Quiet hours always defer, campaign or not: the message goes in the member's morning.
+
+A message counts against the caps once, before its first provider call: a retry does not
+count again, nor does a replay (``notifications replay`` starts the attempts over, so the
+test is whether any provider was ever named on the message).
 """
 
 from __future__ import annotations
@@ -114,13 +128,15 @@ def count_caps(
     dispatcher: Dispatcher,
     report: BatchReport,
 ) -> list[Claimed]:
-    """Count claimed marketing messages against the frequency caps; defer those over a cap."""
+    """Count the marketing messages about to go against the frequency caps; returns those
+    that go. One over a full cap waits until the cap allows, or, when a campaign sent it, is
+    suppressed (the campaign's step is skipped, see the module docstring)."""
     limits = cap_limits(dispatcher.policy)
     if not limits:
         return claimed
     kept: list[Claimed] = []
     for item in claimed:
-        if item.row["kind"] != "marketing" or item.attempt > 1:  # counted at its first try
+        if not counts_against_caps(item):
             kept.append(item)
             continue
         zone = member_zone(item.recipient, dispatcher.policy)
@@ -130,23 +146,40 @@ def count_caps(
         if full is None:
             kept.append(item)
             continue
+        reason = f"frequency_cap_{full}"
+        if item.row["campaign_id"] is not None:
+            _stop_for_cap(conn, item, status="suppressed", reason=reason, until=None, now=now)
+            report.note(item.row["message_id"], "suppressed")
+            continue
         until = cap_deferral(now, zone, full, dispatcher.policy)
-        _defer_for_cap(conn, item, reason=f"frequency_cap_{full}", until=until, now=now)
+        _stop_for_cap(conn, item, status="deferred", reason=reason, until=until, now=now)
         report.note(item.row["message_id"], "deferred", until)
     return kept
 
 
-def _defer_for_cap(
-    conn: Connection, item: Claimed, *, reason: str, until: datetime, now: datetime
+def counts_against_caps(item: Claimed) -> bool:
+    """A marketing message counts once, before the first provider call it ever gets: not on a
+    retry, and not after a replay (which starts its attempts over, but a provider was named)."""
+    return item.row["kind"] == "marketing" and item.attempt == 1 and item.row["provider"] is None
+
+
+def _stop_for_cap(
+    conn: Connection,
+    item: Claimed,
+    *,
+    status: str,
+    reason: str,
+    until: datetime | None,
+    now: datetime,
 ) -> None:
     conn.execute(
         update(messages)
         .where(messages.c.message_id == item.row["message_id"])
         .values(
-            status="deferred",
+            status=status,
             reason=reason,
             not_before=until,
-            attempts=item.attempt - 1,  # deferred by a cap: no provider was tried
+            attempts=item.attempt - 1,  # stopped by a cap: no provider was tried
             sending_since=None,
             updated_at=now,
         )

@@ -38,9 +38,9 @@ messages = Table(
     Column("segments", Integer),
     Column("to_masked", String(320)),
     Column("address_hash", String(64)),  # of the address last sent to (for suppression)
-    # queued, deferred, retrying, sending, sent, failed, suppressed, dead, unknown
+    # queued, deferred, retrying, sending, sent, failed, suppressed, dead, unknown, cancelled
     Column("status", String(16), nullable=False),
-    Column("reason", String(64)),  # why it is suppressed, deferred, failed, dead or unknown
+    Column("reason", String(64)),  # why suppressed, deferred, failed, dead, unknown, cancelled
     Column("not_before", UtcDateTime()),
     Column("attempts", Integer, nullable=False, default=0),
     Column("provider", String(64)),

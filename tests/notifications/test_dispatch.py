@@ -99,8 +99,8 @@ def test_after_the_last_attempt_a_message_is_dead_lettered_and_replay_sends_it(
     add_member: Callable[..., str], ask: Callable[..., str],
 ) -> None:  # fmt: skip
     add_member("m-1")
-    # Transactional: a replayed marketing message is counted again against the daily cap
-    # (attempts start over), and the example program allows one a day.
+    # Transactional, caps aside (a replayed marketing message is not counted again either:
+    # see test_campaign_guardrails).
     message_id = ask(kind="transactional")
     stubs["push"].fail_next(*[TransientDeliveryError("timed out")] * 4)
     at = NOW
