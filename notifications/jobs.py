@@ -63,6 +63,9 @@ def notification_jobs(runtime: Any) -> list[Job]:
             enqueue=_enqueue_release,
             misfire_grace=timedelta(hours=6),
             description="sends deferred and retried messages when they are due",
+            # Asked again after every firing: a campaign step deferred by quiet hours at 07:00
+            # must go at 08:30, not at the next poll (core.scheduling, dynamic jobs).
+            dynamic=True,
         ),
         Job(
             id="notifications.sweep",

@@ -227,7 +227,10 @@ def test_the_log_shows_a_cancelled_message_and_why(
     monkeypatch.chdir(tmp_path)
 
     as_json = CliRunner().invoke(app, ["notifications", "log", "--json"])
-    as_table = CliRunner().invoke(app, ["notifications", "log"], env={"COLUMNS": "200"})
+    from core.cli import output
+
+    monkeypatch.setattr(output.console, "width", 200)  # the table in full, whatever the terminal
+    as_table = CliRunner().invoke(app, ["notifications", "log"])
 
     assert as_json.exit_code == 0, as_json.output
     [entry] = json.loads(as_json.stdout)
