@@ -20,7 +20,8 @@ Status = Literal["active", "paused"]
 
 def fetch_controls(conn: Connection) -> dict[str, str]:
     """Campaign id → the status set by ``campaigns pause|resume``."""
-    return dict(conn.execute(select(controls.c.campaign_id, controls.c.status)).tuples().all())
+    rows = conn.execute(select(controls.c.campaign_id, controls.c.status))
+    return {campaign_id: status for campaign_id, status in rows}
 
 
 def effective_status(campaign: Any, overrides: Mapping[str, str]) -> str:
