@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from core.cron import CronError, cron_trigger
 from core.durations import Duration, TimeOfDay
+from core.events.types import EVENT_TYPES as EVENT_TYPES
+from core.events.types import AnyEventType as EventType
+from core.events.types import InternalEventType as InternalEventType
 from core.expressions import CelExpression
 from core.money import HoldoutShare, Money
-from core.program.program_file import Identifier, NonNegativeInt, PositiveInt, ShopEventType
+from core.program.program_file import Identifier, NonNegativeInt, PositiveInt
 from core.program.yamlsource import Loc, field_error
 
-# Events the engine raises itself; campaigns may trigger on them like on the shop's events.
-InternalEventType = Literal["tier.changed", "tier.downgrade_pending", "referral.qualified"]
-EventType = Literal[ShopEventType, InternalEventType]
-EVENT_TYPES: tuple[str, ...] = (*get_args(ShopEventType), *get_args(InternalEventType))
+# Campaigns trigger on the shop's events and on those the engine raises itself: EventType and
+# EVENT_TYPES (re-exported for the package's modules) come from core.events.types, which
+# declares both lists once.
 
 Channel = Literal["email", "sms", "push"]
 Recipient = Literal["referrer", "referee"]
@@ -224,7 +226,7 @@ class Campaign(_Strict):
 
 
 def step_label(step: Step) -> str:
-    """What a step does, in a few words: ``send:cart-coupon``, ``wait:23h``, ``award_points:500``."""
+    """What a step does in a few words: ``send:cart-coupon``, ``wait:23h``, ``award_points:500``."""
     if step.send is not None:
         return f"send:{step.send.template}"
     if step.issue_coupon is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -121,6 +121,26 @@ class ContentShared(EventData):
     url: Text2048 = ""
 
 
+# The event types, declared once: the shop sends the first kind; the engine emits the second
+# itself (campaigns may trigger on them, the shop may not send them). Program files (earn
+# rules, campaigns) and the envelope take their Literal types from here.
+ShopEventType = Literal[
+    "member.registered",
+    "member.updated",
+    "order.paid",
+    "order.refunded",
+    "cart.updated",
+    "review.posted",
+    "content.shared",
+]
+InternalEventType = Literal["tier.changed", "tier.downgrade_pending", "referral.qualified"]
+AnyEventType = Literal[ShopEventType, InternalEventType]
+EventType = ShopEventType  # what an envelope may carry
+SHOP_EVENT_TYPES: frozenset[str] = frozenset(get_args(ShopEventType))
+INTERNAL_EVENT_TYPES: frozenset[str] = frozenset(get_args(InternalEventType))
+EVENT_TYPES: tuple[str, ...] = get_args(AnyEventType)
+
+# The data model of every ShopEventType (a test keeps the two in step).
 DATA_MODELS: dict[str, type[EventData]] = {
     "member.registered": MemberProfile,
     "member.updated": MemberProfile,
@@ -130,18 +150,6 @@ DATA_MODELS: dict[str, type[EventData]] = {
     "review.posted": ReviewPosted,
     "content.shared": ContentShared,
 }
-SHOP_EVENT_TYPES = frozenset(DATA_MODELS)
-# Emitted by the engine itself; campaigns may trigger on them, the shop may not send them.
-INTERNAL_EVENT_TYPES = frozenset({"tier.changed", "tier.downgrade_pending", "referral.qualified"})
-EventType = Literal[
-    "member.registered",
-    "member.updated",
-    "order.paid",
-    "order.refunded",
-    "cart.updated",
-    "review.posted",
-    "content.shared",
-]
 
 
 class Envelope(BaseModel):
@@ -150,7 +158,7 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: Id
-    type: EventType
+    type: ShopEventType
     occurred_at: AwareDatetime
     member_id: Id
     data: dict[str, Any] = Field(default_factory=dict)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import babel
@@ -27,20 +27,10 @@ from core.bounds import (
     MAX_WHOLE_NUMBER,
 )
 from core.durations import TimeOfDay
+from core.events.types import ShopEventType
 from core.expressions import CelExpression
 from core.money import Money, Multiplier, PositiveMoney, Share
 from core.program.yamlsource import field_error
-
-ShopEventType = Literal[
-    "member.registered",
-    "member.updated",
-    "order.paid",
-    "order.refunded",
-    "cart.updated",
-    "review.posted",
-    "content.shared",
-]
-SHOP_EVENT_TYPES: tuple[str, ...] = get_args(ShopEventType)
 
 Identifier = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", min_length=1, max_length=64)

@@ -285,3 +285,16 @@ def test_tier_levels_climb_from_zero() -> None:
     assert _messages(ProgramFile, data.data) == [
         "the first level must have min_spend 0, so every member has a tier"
     ]
+
+
+def test_the_event_types_are_declared_once_for_envelopes_earn_rules_and_campaigns() -> None:
+    from typing import get_args
+
+    from core.events.types import DATA_MODELS, EVENT_TYPES, INTERNAL_EVENT_TYPES, SHOP_EVENT_TYPES
+    from core.program.program_file import PurchaseRule
+
+    assert set(DATA_MODELS) == SHOP_EVENT_TYPES
+    assert set(EVENT_TYPES) == SHOP_EVENT_TYPES | INTERNAL_EVENT_TYPES
+    assert set(get_args(PurchaseRule.model_fields["on"].annotation)) == SHOP_EVENT_TYPES
+    exit_on = get_args(Campaign.model_fields["exit_on"].annotation)[0]  # tuple[EventType, ...]
+    assert set(get_args(exit_on)) == set(EVENT_TYPES)
