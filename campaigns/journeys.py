@@ -48,7 +48,11 @@ def _insert_ignoring_any_conflict(conn: Connection) -> Insert:
 def blocked_members(
     conn: Connection, campaign: Campaign, member_ids: Sequence[str], *, now: datetime
 ) -> set[str]:
-    """Members who may not enter now: in a journey of it, or inside its re-entry window."""
+    """Members who may not enter now: in a journey of it, or inside its re-entry window.
+
+    Without ``reentry_after`` a member may enter again once their journey has ended; the same
+    trigger instance (event, cart version, firing, birthday year) never enrols twice.
+    """
     if not member_ids:
         return set()
     last_entry = func.max(journeys.c.entered_at)
@@ -64,7 +68,7 @@ def blocked_members(
     return {
         member_id
         for member_id, entered, running in rows
-        if running or window is None or entered > now - window
+        if running or (window is not None and entered > now - window)
     }
 
 

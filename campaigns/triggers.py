@@ -105,7 +105,15 @@ def _candidates(
 ) -> list[Candidate]:
     when = campaign.trigger.when
     chosen = events if when is None else _matching(ctx, when, events)
-    return [Candidate(e.member_id, f"event:{e.id}", event_context(e)) for e in chosen]
+    return [Candidate(journey_member(e), f"event:{e.id}", event_context(e)) for e in chosen]
+
+
+def journey_member(event: Event) -> str:
+    """Whose journey an event starts: its member's; a referral's is the referee's (a referrer
+    may have many referrals settle at once, each rewarded by its own journey)."""
+    if event.type == REFERRAL_EVENT:
+        return str(event.stored_data().get("referee_member_id") or event.member_id)
+    return event.member_id
 
 
 def _matching(ctx: HandlerContext, when: Any, events: Sequence[Event]) -> list[Event]:
