@@ -1,8 +1,9 @@
 """How the coupons package plugs into the foundation (see core/packages.py).
 
-Importing this module registers the tables, subscribes the ``order.paid`` and
-``order.refunded`` handlers, declares the actors and jobs, adds the wallet to ``members show``
-and the coupons part to the demo summary; `register_cli` adds the ``coupons`` commands.
+Importing this module registers the program file (coupons.yaml) and its checks, the tables,
+subscribes the ``order.paid`` and ``order.refunded`` handlers, declares the actors and jobs,
+adds the wallet to ``members show`` and the coupons part to the demo summary; `register_cli`
+adds the ``coupons`` commands.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from core.demo import summary_sections
 from core.members import member_sections
 from coupons import handlers as _handlers  # noqa: F401  (subscribes the event handlers)
 from coupons import jobs as _jobs  # noqa: F401  (declares the actors, registers the jobs)
+from coupons import program_files as _program_files  # noqa: F401  (registers coupons.yaml)
 from coupons import tables as _tables  # noqa: F401  (registers the tables on the metadata)
 from coupons.views import member_section, print_demo_summary
 

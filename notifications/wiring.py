@@ -1,7 +1,8 @@
 """How the notifications package plugs into the foundation (see core/packages.py).
 
-Importing this module subscribes the package's event handlers, declares its actors and
-registers its scheduled jobs; `register_cli` adds its commands.
+Importing this module registers the program files (templates/) and their checks, subscribes
+the package's event handlers, declares its actors and registers its scheduled jobs;
+`register_cli` adds its commands.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from core.program.check import program_checks
 from notifications import actors as _actors  # noqa: F401  (declares the actors)
 from notifications import consents as _consents  # noqa: F401  (subscribes its handler)
 from notifications import jobs as _jobs  # noqa: F401  (registers the scheduled jobs)
+from notifications import program_files as _program_files  # noqa: F401  (registers templates/)
 from notifications import tables as _tables  # noqa: F401  (registers the tables on the metadata)
 from notifications.checks import check_templates
 from notifications.summaries import (

@@ -27,21 +27,14 @@ from core.cel.parse import Unsupported, parse, position
 from core.cel.samples import DESCRIPTIONS, sample_variables
 from core.cel.sources import MissingSource
 from core.cel.typecheck import TypeReport, check_types
-from core.cel.types import AUDIENCE, BOOL, CHECKOUT, DYN, MEMBER, Scope, event_scope
-from core.expressions import Expression, ExpressionError
-from core.program.crossref import LoadedFiles
+from core.cel.types import BOOL, DYN, MEMBER, event_scope
+from core.expressions import ExpressionError
+from core.program.kinds import Loaded, LoadedFiles, Site
+from core.program.kinds import expression_sites as registered_sites
 from core.program.program_file import BoostRule, ProgramFile
-from core.program.yamlsource import Loc, ProgramIssue, SourceDocument, locate, position_inside
+from core.program.yamlsource import ProgramIssue, locate, position_inside
 
-
-@dataclass(frozen=True)
-class Site:
-    """One expression, where it is written and the scope it runs in."""
-
-    document: SourceDocument
-    loc: Loc
-    expression: Expression
-    scope: Scope
+__all__ = ["Site", "check_expressions", "check_site", "expression_sites"]
 
 
 def check_expressions(files: LoadedFiles) -> list[ProgramIssue]:
@@ -51,33 +44,27 @@ def check_expressions(files: LoadedFiles) -> list[ProgramIssue]:
 
 
 def expression_sites(files: LoadedFiles) -> Iterator[Site]:
-    """Every CEL expression in the program, with its place and scope."""
+    """Every CEL expression in the program, with its place and scope: program.yaml's earn
+    rules, then each package's (:func:`core.program.kinds.register_expressions`)."""
     if files.program is not None:
-        rules = files.program.model.points.earn
-        on = {rule.id: rule.on for rule in rules if not isinstance(rule, BoostRule)}
-        for index, rule in enumerate(rules):
-            event_type = on.get(rule.boosts) if isinstance(rule, BoostRule) else rule.on
-            what = f"an earn rule on {event_type}" if event_type else "a boost"
-            if rule.when is not None:
-                yield Site(
-                    files.program.document,
-                    ("points", "earn", index, "when"),
-                    rule.when,
-                    event_scope(what, event_type),
-                )
-    if files.coupons is not None:
-        for index, coupon in enumerate(files.coupons.model.coupons):
-            if coupon.eligibility.when is not None:
-                loc: Loc = ("coupons", index, "eligibility", "when")
-                yield Site(files.coupons.document, loc, coupon.eligibility.when, CHECKOUT)
-    for campaign in files.campaigns.values():
-        trigger = campaign.model.trigger
-        if trigger.when is not None:
-            scope = event_scope(f"a campaign triggered by {trigger.event}", trigger.event)
-            yield Site(campaign.document, ("trigger", "when"), trigger.when, scope)
-        if trigger.schedule is not None and trigger.schedule.audience is not None:
-            loc = ("trigger", "schedule", "audience")
-            yield Site(campaign.document, loc, trigger.schedule.audience, AUDIENCE)
+        yield from _earn_rule_sites(files.program)
+    for sites in registered_sites:
+        yield from sites(files)
+
+
+def _earn_rule_sites(program: Loaded[ProgramFile]) -> Iterator[Site]:
+    rules = program.model.points.earn
+    on = {rule.id: rule.on for rule in rules if not isinstance(rule, BoostRule)}
+    for index, rule in enumerate(rules):
+        event_type = on.get(rule.boosts) if isinstance(rule, BoostRule) else rule.on
+        what = f"an earn rule on {event_type}" if event_type else "a boost"
+        if rule.when is not None:
+            yield Site(
+                program.document,
+                ("points", "earn", index, "when"),
+                rule.when,
+                event_scope(what, event_type),
+            )
 
 
 def check_site(site: Site, program: Any | None) -> list[ProgramIssue]:

@@ -10,6 +10,7 @@ Exceptions::
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import UnionType
@@ -17,9 +18,9 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from campaigns.definitions import Campaign
 from core.program.cel_check import check_expressions
-from core.program.crossref import Loaded, LoadedFiles, cross_reference
+from core.program.crossref import cross_reference
+from core.program.kinds import FileKind, Loaded, LoadedFiles, file_kinds
 from core.program.program_file import ProgramFile
 from core.program.yamlbounds import SourceRefused, read_source
 from core.program.yamlsource import (
@@ -32,8 +33,6 @@ from core.program.yamlsource import (
     parse_document,
     position_inside,
 )
-from coupons.definitions import CouponDefinition, CouponsFile
-from notifications.template_files import TemplateFile
 
 __all__ = [
     "Program",
@@ -46,10 +45,6 @@ __all__ = [
 ]
 
 PROGRAM_FILE = "program.yaml"
-COUPONS_FILE = "coupons.yaml"
-CAMPAIGNS_DIR = "campaigns"
-TEMPLATES_DIR = "templates"
-_REQUIRED_HINT = f"a program directory has {PROGRAM_FILE}, {COUPONS_FILE}, campaigns/, templates/"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -78,15 +73,35 @@ class ProgramInvalid(ProgramError):
         self.issues = issues
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Program:
-    """A loaded, checked program: every file's models, by id."""
+    """A loaded, checked program: program.yaml's model, and each package's files by kind.
+
+    ``program.coupons`` (id → coupon), ``program.campaigns``, ``program.templates`` (file name →
+    model): every registered file kind's value (:mod:`core.program.kinds`) is an attribute,
+    read from ``parts``. ``dataclasses.replace(program, coupons={...})`` swaps one.
+    """
 
     directory: Path
     program_file: ProgramFile
-    coupons: dict[str, CouponDefinition]
-    campaigns: dict[str, Campaign]
-    templates: dict[str, TemplateFile]
+    parts: Mapping[str, Any]
+
+    def __init__(
+        self,
+        directory: Path,
+        program_file: ProgramFile,
+        parts: Mapping[str, Any] | None = None,
+        **named: Any,
+    ) -> None:
+        object.__setattr__(self, "directory", directory)
+        object.__setattr__(self, "program_file", program_file)
+        object.__setattr__(self, "parts", {**(parts or {}), **named})
+
+    def __getattr__(self, name: str) -> Any:
+        parts = self.__dict__.get("parts", {})
+        if name in parts:
+            return parts[name]
+        raise AttributeError(f"a program has no {name!r}; its files: {', '.join(parts)}")
 
 
 def load_program(directory: Path) -> Program:
@@ -101,39 +116,55 @@ def read_program(directory: Path) -> tuple[Program | None, list[ProgramIssue]]:
     """Every issue in the directory, and the program if none of them is an error."""
     if not directory.is_dir():
         raise ProgramNotFound(directory)
+    from core.packages import load_packages
+
+    load_packages()  # each package registers its file kinds and checks
     issues: list[ProgramIssue] = []
+    kinds = file_kinds()
     program_file = _load_file(directory, PROGRAM_FILE, ProgramFile, issues)
-    coupons = _load_file(directory, COUPONS_FILE, CouponsFile, issues)
-    campaigns = _load_folder(directory, CAMPAIGNS_DIR, Campaign, issues)
-    templates = _load_folder(directory, TEMPLATES_DIR, TemplateFile, issues)
     files = LoadedFiles(
         program=program_file,
-        coupons=coupons,
-        campaigns=campaigns,
-        templates=templates,
-        template_names=frozenset(path.stem for path in _yaml_files(directory / TEMPLATES_DIR)),
+        files={
+            kind.attribute: _load_file(directory, kind.path, kind.model, issues)
+            for kind in kinds
+            if not kind.is_folder
+        },
+        folders={
+            kind.attribute: _load_folder(directory, kind.path, kind.model, issues)
+            for kind in kinds
+            if kind.is_folder
+        },
+        present={
+            kind.attribute: frozenset(path.stem for path in _yaml_files(directory / kind.path))
+            for kind in kinds
+            if kind.is_folder
+        },
     )
     issues += cross_reference(files)
     issues += check_expressions(files)
     issues.sort(key=lambda issue: issue.sort_key)
-    if program_file is None or coupons is None or any(i.severity == "error" for i in issues):
+    failed = any(loaded is None for loaded in files.files.values())
+    if program_file is None or failed or any(issue.severity == "error" for issue in issues):
         return None, issues
-    return _assemble(directory, files, program_file, coupons), issues
+    return Program(directory, program_file.model, _parts(files, kinds)), issues
 
 
-def _assemble(
-    directory: Path,
-    files: LoadedFiles,
-    program_file: Loaded[ProgramFile],
-    coupons: Loaded[CouponsFile],
-) -> Program:
-    return Program(
-        directory=directory,
-        program_file=program_file.model,
-        coupons={coupon.id: coupon for coupon in coupons.model.coupons},
-        campaigns={name: loaded.model for name, loaded in files.campaigns.items()},
-        templates={name: loaded.model for name, loaded in files.templates.items()},
-    )
+def _parts(files: LoadedFiles, kinds: list[FileKind]) -> dict[str, Any]:
+    parts: dict[str, Any] = {}
+    for kind in kinds:
+        if kind.is_folder:
+            models = {name: loaded.model for name, loaded in files.folders[kind.attribute].items()}
+            parts[kind.attribute] = kind.value(models)
+        else:
+            loaded = files.files[kind.attribute]
+            assert loaded is not None
+            parts[kind.attribute] = kind.value(loaded.model)
+    return parts
+
+
+def _required_hint() -> str:
+    shown = [PROGRAM_FILE, *(kind.shown for kind in file_kinds())]
+    return f"a program directory has {', '.join(shown)}"
 
 
 def _yaml_files(folder: Path) -> list[Path]:
@@ -183,7 +214,7 @@ def _read_document(directory: Path, file: str, issues: list[ProgramIssue]) -> So
     try:
         text = read_source(path)
     except FileNotFoundError:
-        issues.append(ProgramIssue.unpositioned(file, "file not found", hint=_REQUIRED_HINT))
+        issues.append(ProgramIssue.unpositioned(file, "file not found", hint=_required_hint()))
         return None
     except SourceRefused as exc:
         issues.append(ProgramIssue.unpositioned(file, str(exc), hint=exc.hint))

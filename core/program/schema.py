@@ -10,24 +10,23 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from campaigns.definitions import Campaign
+from core.program.kinds import file_kinds
 from core.program.program_file import ProgramFile
-from coupons.definitions import CouponsFile
-from notifications.template_files import TemplateFile
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-
-_KINDS: dict[str, tuple[type[BaseModel], str]] = {
-    "program": (ProgramFile, "program.yaml: tiers, points, referral and messaging rules"),
-    "coupons": (CouponsFile, "coupons.yaml: coupon definitions"),
-    "campaign": (Campaign, "campaigns/<id>.yaml: one campaign"),
-    "template": (TemplateFile, "templates/<id>.yaml: one message, per channel and locale"),
-}
+PROGRAM_TITLE = "program.yaml: tiers, points, referral and messaging rules"
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """The schema of each file kind: ``program``, ``coupons``, ``campaign``, ``template``."""
-    return {kind: _schema(model, title) for kind, (model, title) in _KINDS.items()}
+    """The schema of each file kind: core's ``program``, then each package's (``coupons``,
+    ``campaign``, ``template``: :func:`core.program.kinds.register_file_kind`)."""
+    from core.packages import load_packages
+
+    load_packages()  # each package registers its file kinds
+    schemas = {"program": _schema(ProgramFile, PROGRAM_TITLE)}
+    for kind in file_kinds():
+        schemas[kind.schema_name] = _schema(kind.model, kind.title)
+    return schemas
 
 
 def _schema(model: type[BaseModel], title: str) -> dict[str, Any]:
