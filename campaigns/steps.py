@@ -1,12 +1,17 @@
-"""Running a journey's due steps: effects keyed by journey and step, checked at execution time.
+"""Running journeys' due steps: effects keyed by journey and step, checked at execution time.
 
-A due journey is locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: two workers never run it at
-once), re-read, and advanced through its steps in one transaction until a ``wait`` or the end.
-Every effect carries the key ``journey:<journey id>:<step id>`` (message dedupe key, coupon issue
-key, points idempotency key) and each step's row is written in the same transaction, so a
+Due journeys are locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: two workers never run one at
+once), re-read, and advanced through their steps in one transaction, each until a ``wait`` or the
+end. Every effect carries the key ``journey:<journey id>:<step id>`` (message dedupe key, coupon
+issue key, points idempotency key) and each step's row is written in the same transaction, so a
 retry, a crash before the commit or a second worker neither repeats a step nor skips one. The
 journey's state is checked right there, under the lock: a journey that exited (its member paid)
 or whose campaign is paused runs nothing, however long ago its step was queued.
+
+A batch runs in rounds: round *k* runs the *k*-th pending step of every journey, each kind of
+effect at once (one insert of all coupons, one request for all messages), so a send sees the
+coupon an earlier step of its journey issued. If the batch fails, each journey is run alone in a
+savepoint; one that still fails keeps its place and is retried with a backoff.
 
 Editing a campaign while journeys run (docs/campaigns.md): a journey continues at the step with
 the id it stored (``id:``, or the step's label such as ``send:cart-coupon``); if the file has no
@@ -21,10 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from campaigns.assignment import steps_of, version_of
-from campaigns.context import message_variables
+from campaigns.context import message_variables_for
 from campaigns.controls import paused_ids
 from campaigns.definitions import Campaign, Step, step_ids
 from campaigns.tables import journey_steps, journeys
@@ -47,6 +52,11 @@ class AdvanceReport:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: AdvanceReport) -> None:
+        for name in ("steps", "completed", "exited", "held", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -60,6 +70,25 @@ class Outcome:
     points: int | None = None
 
 
+@dataclass
+class Run:
+    """A journey being advanced: its row, its campaign's steps now, where it is."""
+
+    row: Any
+    campaign: Campaign
+    steps: tuple[Step, ...]
+    ids: list[str]
+    position: int
+
+    @property
+    def step(self) -> Step:
+        return self.steps[self.position]
+
+    @property
+    def step_id(self) -> str:
+        return self.ids[self.position]
+
+
 def advance_journeys(
     ctx: HandlerContext, journey_ids: Sequence[str], *, report: AdvanceReport | None = None
 ) -> AdvanceReport:
@@ -70,18 +99,35 @@ def advance_journeys(
         return report
     assert ctx.program is not None, "journeys run with a loaded program"
     paused = paused_ids(ctx.conn, ctx.program.campaigns)
-    for row in rows:
-        savepoint = ctx.conn.begin_nested()
-        try:
-            _advance_one(ctx, row, paused, report)
-            savepoint.commit()
-        except Exception as exc:  # a step failed: nothing it wrote stays; retried later
-            savepoint.rollback()
-            _record_failure(ctx.conn, row, exc, now=ctx.now)
-            report.failed += 1
-            report.errors.append(f"{row.journey_id}: {exc}")
-            log.warning("journey %s step %s failed: %s", row.journey_id, row.step_id, exc)
+    runs = [run for row in rows if (run := _prepare(ctx, row, paused, report)) is not None]
+    if runs and not _attempt(ctx, runs, report):
+        for run in runs:  # the batch failed: find the journey that fails, keep the others
+            if not _attempt(ctx, [run], report):
+                _record_failure(ctx.conn, run.row, run.error, now=ctx.now)  # type: ignore[attr-defined]
+                report.failed += 1
     return report
+
+
+def _attempt(ctx: HandlerContext, runs: list[Run], report: AdvanceReport) -> bool:
+    attempt = AdvanceReport()
+    start = [run.position for run in runs]
+    savepoint = ctx.conn.begin_nested()
+    try:
+        _execute(ctx, runs, attempt)
+        savepoint.commit()
+    except Exception as exc:  # nothing this attempt wrote stays
+        savepoint.rollback()
+        for run, position in zip(runs, start, strict=True):
+            run.position = position
+            run.error = exc  # type: ignore[attr-defined]
+        if len(runs) == 1:
+            report.errors.append(f"{runs[0].row.journey_id}: {exc}")
+            log.warning(
+                "journey %s failed at %s: %s", runs[0].row.journey_id, runs[0].row.step_id, exc
+            )
+        return False
+    report.add(attempt)
+    return True
 
 
 def _lock_due(conn: Connection, journey_ids: Sequence[str], *, now: datetime) -> list[Any]:
@@ -101,56 +147,52 @@ def _lock_due(conn: Connection, journey_ids: Sequence[str], *, now: datetime) ->
     return list(conn.execute(query))
 
 
-def _advance_one(ctx: HandlerContext, row: Any, paused: set[str], report: AdvanceReport) -> None:
+def _prepare(ctx: HandlerContext, row: Any, paused: set[str], report: AdvanceReport) -> Run | None:
+    """The run of a due journey, or None when it holds or ends without running a step."""
     campaign: Campaign | None = ctx.program.campaigns.get(row.campaign_id)  # type: ignore[union-attr]
+    reason = None
     if campaign is None:
-        _end(ctx.conn, row, status="exited", reason="campaign_removed", now=ctx.now)
-        report.exited += 1
-        return
-    if campaign.id in paused:
+        reason = "campaign_removed"
+    elif campaign.id in paused:
         report.held += 1
-        return
-    steps = steps_of(campaign, row.arm)
-    if steps is None:
-        _end(ctx.conn, row, status="exited", reason="variant_removed", now=ctx.now)
+        return None
+    steps = steps_of(campaign, row.arm) if campaign else None
+    if campaign is not None and steps is None:
+        reason = "variant_removed"
+    ids = step_ids(steps) if steps else []
+    if reason is None and row.step_id is not None and row.step_id not in ids:
+        reason = "step_removed"
+    if reason is not None:
+        _end(ctx.conn, [row.journey_id], status="exited", reason=reason, now=ctx.now)
         report.exited += 1
-        return
-    ids = step_ids(steps)
-    if row.step_id is None:
-        _end(ctx.conn, row, status="completed", reason=None, now=ctx.now)
+        return None
+    if row.step_id is None:  # its last step was a wait that has now passed
+        _end(ctx.conn, [row.journey_id], status="completed", reason=None, now=ctx.now)
         report.completed += 1
-        return
-    if row.step_id not in ids:
-        _end(ctx.conn, row, status="exited", reason="step_removed", now=ctx.now)
-        report.exited += 1
-        return
-    _run_from(ctx, row, campaign, steps, ids, ids.index(row.step_id), report)
+        return None
+    assert campaign is not None and steps is not None
+    return Run(row, campaign, steps, ids, ids.index(row.step_id))
 
 
-def _run_from(
-    ctx: HandlerContext,
-    row: Any,
-    campaign: Campaign,
-    steps: tuple[Step, ...],
-    ids: list[str],
-    index: int,
-    report: AdvanceReport,
-) -> None:
-    version = version_of(campaign)
-    for position in range(index, len(steps)):
-        step, step_id = steps[position], ids[position]
-        following = ids[position + 1] if position + 1 < len(ids) else None
-        if step.wait is not None:
-            _record(ctx.conn, row, step_id, "wait", Outcome(member_id=row.member_id), ctx.now)
-            _move(ctx.conn, row, step_id=following, at=ctx.now + step.wait, version=version,
-                  now=ctx.now)  # fmt: skip
-            report.steps += 1
-            return
-        outcome = run_step(ctx, row, campaign, step, step_id)
-        _record(ctx.conn, row, step_id, step.kind, outcome, ctx.now)
-        report.steps += 1
-    _end(ctx.conn, row, status="completed", reason=None, now=ctx.now, version=version)
-    report.completed += 1
+def _execute(ctx: HandlerContext, runs: list[Run], report: AdvanceReport) -> None:
+    active = list(runs)
+    while active:
+        outcomes = _run_round(ctx, active)
+        _record(ctx.conn, [(run, outcomes[id(run)]) for run in active], ctx.now)
+        report.steps += len(active)
+        still: list[Run] = []
+        for run in active:
+            if run.step.wait is not None:
+                following = run.ids[run.position + 1] if run.position + 1 < len(run.ids) else None
+                _move(ctx.conn, run, step_id=following, at=ctx.now + run.step.wait, now=ctx.now)
+            elif run.position + 1 == len(run.steps):
+                _end(ctx.conn, [run.row.journey_id], status="completed", reason=None,
+                     now=ctx.now, version=version_of(run.campaign))  # fmt: skip
+                report.completed += 1
+            else:
+                run.position += 1
+                still.append(run)
+        active = still
 
 
 def effect_key(journey_id: str, step_id: str) -> str:
@@ -166,85 +208,133 @@ def recipient_of(row: Any, step: Step) -> str:
     return str(referral.get(f"{who}_id") or row.member_id)
 
 
+def _run_round(ctx: HandlerContext, runs: list[Run]) -> dict[int, Outcome]:
+    """Each run's current step, every kind at once; the outcome by ``id(run)``."""
+    outcomes: dict[int, Outcome] = {}
+    for run in runs:
+        if run.step.wait is not None:
+            outcomes[id(run)] = Outcome(member_id=run.row.member_id)
+        elif run.step.award_points is not None:
+            outcomes[id(run)] = run_step(ctx, run.row, run.campaign, run.step, run.step_id)
+    issues = [run for run in runs if run.step.issue_coupon is not None]
+    outcomes.update(_issue_all(ctx, issues))
+    sends = [run for run in runs if run.step.send is not None]
+    outcomes.update(_send_all(ctx, sends))
+    return outcomes
+
+
 def run_step(
     ctx: HandlerContext, row: Any, campaign: Campaign, step: Step, step_id: str
 ) -> Outcome:
-    """The effect of one send, issue_coupon or award_points step."""
-    member_id = recipient_of(row, step)
-    key = effect_key(row.journey_id, step_id)
-    if step.issue_coupon is not None:
-        return _issue(ctx, member_id, step.issue_coupon.coupon, key)
-    if step.award_points is not None:
-        return _award(ctx, member_id, step.award_points, key)
-    assert step.send is not None
-    return _send(ctx, row, campaign, member_id, step.send, key)
-
-
-def _issue(ctx: HandlerContext, member_id: str, coupon_id: str, key: str) -> Outcome:
-    from coupons.errors import CouponNotIssuable, UnknownMember
-    from coupons.wallet import issue_coupon
-
-    try:
-        coupon = issue_coupon(
-            ctx.conn, ctx.program, coupon_id=coupon_id, member_id=member_id, now=ctx.now,
-            issue_key=key,
-        )  # fmt: skip
-    except UnknownMember:
-        return Outcome("skipped", "unknown_member", member_id)
-    except CouponNotIssuable:
-        return Outcome("skipped", "coupon_not_issuable", member_id)
-    return Outcome(member_id=member_id, coupon_code=coupon.code)
-
-
-def _award(ctx: HandlerContext, member_id: str, award: Any, key: str) -> Outcome:
+    """The effect of one award_points step (sends and coupons run for a whole round at once)."""
     from loyalty.points import award_points
 
+    assert step.award_points is not None
+    member_id = recipient_of(row, step)
+    award = step.award_points
     award_points(
-        ctx, member_id, award.points, reason=award.reason, idempotency_key=key, now=ctx.now,
-        program=ctx.program,
+        ctx, member_id, award.points, reason=award.reason,
+        idempotency_key=effect_key(row.journey_id, step_id), now=ctx.now, program=ctx.program,
     )  # fmt: skip
     return Outcome(member_id=member_id, points=award.points)
 
 
-def _send(
-    ctx: HandlerContext, row: Any, campaign: Campaign, member_id: str, send: Any, key: str
-) -> Outcome:
-    from notifications.requests import request_message
+def _issue_all(ctx: HandlerContext, runs: list[Run]) -> dict[int, Outcome]:
+    from coupons.errors import CouponNotIssuable, UnknownMember
+    from coupons.issuing import IssueRequest, issue_coupons
 
-    variables = message_variables(
-        ctx.conn, row, recipient_id=member_id, program=ctx.program, now=ctx.now
-    )
-    result = request_message(
-        ctx, member_id=member_id, channels=send.channel, template_id=send.template,
-        variables=variables, kind=campaign.kind, dedupe_key=key, campaign_id=campaign.id,
-        now=ctx.now, program=ctx.program,
+    if not runs:
+        return {}
+    requests = {
+        id(run): IssueRequest(
+            run.step.issue_coupon.coupon,  # type: ignore[union-attr]
+            recipient_of(run.row, run.step),
+            effect_key(run.row.journey_id, run.step_id),
+        )
+        for run in runs
+    }
+    issued = issue_coupons(ctx.conn, ctx.program, list(requests.values()), now=ctx.now)
+    outcomes: dict[int, Outcome] = {}
+    for key, request in requests.items():
+        result = issued[request.issue_key]
+        if isinstance(result, UnknownMember):
+            outcomes[key] = Outcome("skipped", "unknown_member", request.member_id)
+        elif isinstance(result, CouponNotIssuable):
+            outcomes[key] = Outcome("skipped", "coupon_not_issuable", request.member_id)
+        elif isinstance(result, Exception):
+            raise result
+        else:
+            outcomes[key] = Outcome(member_id=request.member_id, coupon_code=result.code)
+    return outcomes
+
+
+def _send_all(ctx: HandlerContext, runs: list[Run]) -> dict[int, Outcome]:
+    from notifications.requests import MessageRequest, request_messages
+
+    if not runs:
+        return {}
+    recipients = [recipient_of(run.row, run.step) for run in runs]
+    variables = message_variables_for(
+        ctx.conn, [(run.row, member) for run, member in zip(runs, recipients, strict=True)],
+        program=ctx.program, now=ctx.now,
     )  # fmt: skip
-    status = "skipped" if result.status in ("suppressed", "failed") else "done"
-    return Outcome(status, result.reason, member_id, message_id=result.message_id)
+    requests = [
+        MessageRequest(
+            member_id=member,
+            channels=run.step.send.channel,  # type: ignore[union-attr]
+            template_id=run.step.send.template,  # type: ignore[union-attr]
+            kind=run.campaign.kind,
+            dedupe_key=effect_key(run.row.journey_id, run.step_id),
+            variables=values,
+            campaign_id=run.campaign.id,
+        )
+        for run, member, values in zip(runs, recipients, variables, strict=True)
+    ]
+    results = request_messages(ctx, requests, now=ctx.now, program=ctx.program)
+    return {
+        id(run): Outcome(
+            "skipped" if result.status in ("suppressed", "failed") else "done",
+            result.reason,
+            request.member_id,
+            message_id=result.message_id,
+        )
+        for run, request, result in zip(runs, requests, results, strict=True)
+    }
 
 
-def _record(
-    conn: Connection, row: Any, step_id: str, kind: str, outcome: Outcome, now: datetime
-) -> None:
-    values = {
-        "journey_id": row.journey_id, "step_id": step_id, "kind": kind, "status": outcome.status,
-        "reason": (outcome.reason or None) and outcome.reason[:64],
-        "member_id": outcome.member_id or row.member_id, "message_id": outcome.message_id,
-        "coupon_code": outcome.coupon_code, "points": outcome.points, "executed_at": now,
-    }  # fmt: skip
-    conn.execute(insert_ignoring_conflicts(conn, journey_steps, ["journey_id", "step_id"]), values)
+def _record(conn: Connection, done: list[tuple[Run, Outcome]], now: datetime) -> None:
+    rows = [
+        {
+            "journey_id": run.row.journey_id,
+            "step_id": run.step_id,
+            "kind": run.step.kind,
+            "status": outcome.status,
+            "reason": outcome.reason[:64] if outcome.reason else None,
+            "member_id": outcome.member_id or run.row.member_id,
+            "message_id": outcome.message_id,
+            "coupon_code": outcome.coupon_code,
+            "points": outcome.points,
+            "executed_at": now,
+        }
+        for run, outcome in done
+    ]
+    if rows:
+        conn.execute(
+            insert_ignoring_conflicts(conn, journey_steps, ["journey_id", "step_id"]), rows
+        )
 
 
-def _move(
-    conn: Connection, row: Any, *, step_id: str | None, at: datetime, version: str, now: datetime
-) -> None:
+_BY_ID = journeys.c.journey_id == bindparam("jid")
+
+
+def _move(conn: Connection, run: Run, *, step_id: str | None, at: datetime, now: datetime) -> None:
     conn.execute(
         update(journeys)
-        .where(journeys.c.journey_id == row.journey_id)
+        .where(journeys.c.journey_id == run.row.journey_id)
         .values(
             step_id=step_id,
             next_run_at=at,
-            version=version,
+            version=version_of(run.campaign),
             attempts=0,
             last_error=None,
             updated_at=now,
@@ -254,7 +344,7 @@ def _move(
 
 def _end(
     conn: Connection,
-    row: Any,
+    journey_ids: list[str],
     *,
     status: str,
     reason: str | None,
@@ -265,10 +355,10 @@ def _end(
                               "next_run_at": None, "ended_at": now, "updated_at": now}  # fmt: skip
     if version is not None:
         values["version"] = version
-    conn.execute(update(journeys).where(journeys.c.journey_id == row.journey_id).values(**values))
+    conn.execute(update(journeys).where(_BY_ID).values(**values), [{"jid": j} for j in journey_ids])
 
 
-def _record_failure(conn: Connection, row: Any, exc: Exception, *, now: datetime) -> None:
+def _record_failure(conn: Connection, row: Any, exc: BaseException, *, now: datetime) -> None:
     attempts = (row.attempts or 0) + 1
     wait = min(FIRST_BACKOFF * 2 ** (attempts - 1), MAX_BACKOFF)
     conn.execute(
@@ -278,9 +368,3 @@ def _record_failure(conn: Connection, row: Any, exc: Exception, *, now: datetime
             attempts=attempts, last_error=str(exc)[:2000], next_run_at=now + wait, updated_at=now
         )
     )
-
-
-def journey_ids_in(conn: Connection, journey_ids: Sequence[str]) -> list[str]:
-    """The given ids that are journeys (for callers holding ids from elsewhere)."""
-    query = select(journeys.c.journey_id).where(in_values(conn, journeys.c.journey_id, journey_ids))
-    return list(conn.execute(query).scalars())
