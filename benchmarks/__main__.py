@@ -17,6 +17,7 @@ BENCHMARKS = (
     "benchmarks.bench_coupons",
     "benchmarks.bench_notifications",
     "benchmarks.bench_loyalty",
+    "benchmarks.bench_campaigns",
 )
 
 
