@@ -1,0 +1,249 @@
+"""The campaign engine under real processes: `loyalty-engine scheduler` and `worker` on
+PostgreSQL and Redis enrol and message each member once, survive a worker killed mid-journey,
+and carry journeys in flight across an edit of the campaign file (process_helpers explains the
+processes, the Redis database and the redelivery of a dead worker's messages)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from process_helpers import (
+    DeadWorkerReaper,
+    Engines,
+    Settled,
+    cart_updated,
+    dead_lettered,
+    engines,  # noqa: F401  (fixture)
+    fetch_journey_coupons,
+    fetch_journeys,
+    fetch_messages,
+    fetch_steps,
+    ingest_now,
+    member_registered,
+    redis_db,  # noqa: F401  (fixture)
+    write_campaigns,
+    write_program,
+)
+from sqlalchemy import Engine, select
+
+from campaigns.assignment import version_of
+from campaigns.steps import advance_journeys
+from core.events.handlers import unit_of_work
+from core.program.loader import Program, load_program
+from core.state import job_firings
+
+
+def campaign(campaign_id: str, trigger: str, *steps: str) -> str:
+    lines = "".join(f"  - {step}\n" for step in steps)
+    return (f"id: {campaign_id}\nname: {campaign_id}\nkind: transactional\n"
+            f"trigger: {trigger}\nsteps:\n{lines}")  # fmt: skip
+
+
+COUPON = "issue_coupon: first-brew-15"
+WELCOME = "send: {channel: email, template: welcome}"
+REMINDER = "send: {channel: push, template: welcome-reminder}"
+REGISTERED = "{event: member.registered}"
+ONBOARDING = campaign("onboarding", REGISTERED, COUPON, WELCOME, "wait: 4s", REMINDER)
+CART = campaign("cart-nudge", "{cart_abandoned: {idle_for: 3s}}",
+                "send: {channel: push, template: cart-reminder}")  # fmt: skip
+CRASH_COURSE = campaign("crash-course", REGISTERED, COUPON, WELCOME, "wait: 3s", REMINDER)
+# Before and after an edit: the series keeps the step its journeys wait at (`id: reminder`),
+# gains a step before it and loses the last; the follow-up loses the step its journeys wait at.
+SERIES = ("welcome-series", REGISTERED, COUPON, WELCOME, "wait: 10s")
+SERIES_BEFORE = campaign(*SERIES, f"{{id: reminder, {REMINDER}}}",
+                         "send: {channel: sms, template: welcome-last-chance}")  # fmt: skip
+SERIES_AFTER = campaign(*SERIES, "award_points: {points: 50, reason: welcome-bonus}",
+                        f"{{id: reminder, {REMINDER}}}")  # fmt: skip
+FOLLOW_UP = ("cart-follow-up", "{event: cart.updated}", "issue_coupon: cart-steep-12", "wait: 10s")
+FOLLOW_UP_BEFORE = campaign(*FOLLOW_UP, "send: {channel: push, template: cart-coupon}")
+FOLLOW_UP_AFTER = campaign(*FOLLOW_UP, "send: {channel: push, template: cart-reminder}")
+
+
+def members(count: int) -> list[str]:
+    return [f"m-{n:02d}" for n in range(count)]
+
+
+def assert_sent_once(engines: Engines, engine: Engine, expected: set[tuple[str, str]]) -> None:
+    """Each (member, template) was sent and is in the outbox once, under one message id."""
+    outbox = engines.outbox()
+    assert max(Counter(r["message_id"] for r in outbox).values()) == 1
+    assert Counter((r["member_id"], r["template"]) for r in outbox) == Counter(expected)
+    recorded = fetch_messages(engine)
+    assert {(m.member_id, m.template_id, m.status) for m in recorded} == {
+        (member, template, "sent") for member, template in expected
+    }
+    assert {m.message_id for m in recorded} == {r["message_id"] for r in outbox}
+    assert dead_lettered(engines.redis_url) == {}, engines.tails()
+
+
+def test_two_schedulers_and_two_workers_enrol_and_message_each_member_once(
+    engines: Engines, pg_engine: Engine
+) -> None:
+    # given an onboarding journey with a wait and an abandoned-cart nudge, two schedulers and
+    # two workers
+    program = load_program(write_program(engines.program_dir, ONBOARDING, CART))
+    engines.start_all("scheduler-1", "scheduler-2", "worker-1", "worker-2")
+    people = members(20)
+
+    # when members register and leave their carts
+    for start in range(0, len(people), 5):
+        now, batch = datetime.now(UTC), people[start : start + 5]
+        ingest_now(pg_engine, program, [member_registered(m, now) for m in batch])
+        ingest_now(pg_engine, program, [cart_updated(m, now) for m in batch])
+    engines.wait_for(Settled(pg_engine, engines.redis_url, 2 * len(people)),
+                     "every journey to end and every message to go", timeout_s=45)  # fmt: skip
+
+    # then each member went through each campaign once, each step once, each message once
+    rows = fetch_journeys(pg_engine)
+    assert Counter((r.campaign_id, r.status) for r in rows) == {
+        ("onboarding", "completed"): len(people),
+        ("cart-nudge", "completed"): len(people),
+    }
+    assert len({(r.campaign_id, r.member_id) for r in rows}) == len(rows)
+    steps = fetch_steps(pg_engine)
+    for row in rows:
+        expected = ["issue_coupon:first-brew-15", "send:welcome", "wait:4s",
+                    "send:welcome-reminder"] if row.campaign_id == "onboarding" else [
+                    "send:cart-reminder"]  # fmt: skip
+        assert sorted(steps[row.journey_id]) == sorted(expected), row
+        assert {s.status for s in steps[row.journey_id].values()} == {"done"}
+    assert sorted(c.member_id for c in fetch_journey_coupons(pg_engine)) == people
+    templates = ("welcome", "welcome-reminder", "cart-reminder")
+    assert_sent_once(engines, pg_engine, {(m, t) for m in people for t in templates})
+
+
+def test_a_worker_killed_mid_journey_neither_repeats_nor_loses_a_step(
+    engines: Engines, pg_engine: Engine
+) -> None:
+    # given journeys (a coupon, a message, a wait, a message) shared by two workers
+    program = load_program(write_program(engines.program_dir, CRASH_COURSE))
+    engines.start_all("scheduler", "doomed", "survivor")
+    people = members(30)
+    for member in people[:16]:  # one actor message each
+        ingest_now(pg_engine, program, [member_registered(member, datetime.now(UTC))])
+
+    # when one worker is killed as the first journeys run their first steps, more members
+    # come, and a new worker starts
+    engines.wait_for(lambda: len(fetch_steps(pg_engine)) >= 4, "the first steps", timeout_s=20)
+    engines.kill("doomed")
+    started = fetch_steps(pg_engine)
+    for member in people[16:]:
+        ingest_now(pg_engine, program, [member_registered(member, datetime.now(UTC))])
+    engines.start("replacement", "worker", "--processes", "1", "--threads", "2")
+    reaper = DeadWorkerReaper(engines.redis_url, heartbeat_timeout_ms=4_000)
+    try:
+        engines.wait_for(Settled(pg_engine, engines.redis_url, len(people)),
+                         "every journey to end and every message to go", timeout_s=50,
+                         each_poll=reaper)  # fmt: skip
+    finally:
+        reaper.close()
+
+    # then the kill came mid-journey, and no step ran twice and none was lost
+    assert 0 < len(started) < len(people), started
+    rows = fetch_journeys(pg_engine)
+    assert sorted((r.member_id, r.status) for r in rows) == [(m, "completed") for m in people]
+    steps = fetch_steps(pg_engine)
+    assert {tuple(sorted(steps[r.journey_id])) for r in rows} == {
+        ("issue_coupon:first-brew-15", "send:welcome", "send:welcome-reminder", "wait:3s")
+    }
+    coupons = fetch_journey_coupons(pg_engine)
+    assert sorted(c.member_id for c in coupons) == people  # one coupon per journey
+    issued = {s["issue_coupon:first-brew-15"].coupon_code for s in steps.values()}
+    assert issued == {c.code for c in coupons}
+    expected = {(m, t) for m in people for t in ("welcome", "welcome-reminder")}
+    assert_sent_once(engines, pg_engine, expected)
+
+
+class WaitingAt:
+    """Every journey of the edit test waits at the step after its wait."""
+
+    def __init__(self, engine: Engine, expected: int) -> None:
+        self.engine, self.expected, self.state = engine, expected, ""
+
+    def __call__(self) -> bool:
+        rows = fetch_journeys(self.engine)
+        self.state = str(Counter((r.status, r.step_id) for r in rows))
+        at = {"reminder", "send:cart-coupon"}
+        return len(rows) == self.expected and all(
+            r.status == "active" and r.step_id in at for r in rows
+        )
+
+
+def test_an_edited_campaign_carries_its_journeys_in_flight_by_step_id(
+    engines: Engines, pg_engine: Engine
+) -> None:
+    # given journeys waiting 10 s: the series' at `id: reminder`, the follow-up's at its
+    # `send:cart-coupon`
+    program = load_program(write_program(engines.program_dir, SERIES_BEFORE, FOLLOW_UP_BEFORE))
+    before = {cid: version_of(c) for cid, c in program.campaigns.items()}
+    engines.start_all("scheduler", "worker-1", "worker-2")
+    people = members(10)
+    now = datetime.now(UTC)
+    ingest_now(pg_engine, program, [member_registered(m, now) for m in people])
+    ingest_now(pg_engine, program, [cart_updated(m, now) for m in people])
+    engines.wait_for(WaitingAt(pg_engine, 2 * len(people)), "the waits", timeout_s=20)
+
+    # when the files are edited and the workers restart on them
+    engines.stop("worker-1", "worker-2")
+    earliest_due = min(r.next_run_at for r in fetch_journeys(pg_engine))
+    assert datetime.now(UTC) < earliest_due, "the workers took longer to stop than the wait"
+    write_campaigns(engines.program_dir, SERIES_AFTER, FOLLOW_UP_AFTER)
+    after = {cid: version_of(c) for cid, c in load_program(engines.program_dir).campaigns.items()}
+    engines.start_all("worker-3", "worker-4")
+    engines.wait_for(Settled(pg_engine, engines.redis_url, 2 * len(people)),
+                     "every journey to end", timeout_s=30)  # fmt: skip
+
+    # then the series went on at `reminder` under the new version (not running the step
+    # inserted before it nor the removed one); the follow-up exited, keeping its version
+    rows, steps = fetch_journeys(pg_engine), fetch_steps(pg_engine)
+    series = [r for r in rows if r.campaign_id == "welcome-series"]
+    assert after["welcome-series"] != before["welcome-series"]
+    assert {(r.status, r.reason, r.version) for r in series} == {
+        ("completed", None, after["welcome-series"])
+    }
+    assert {tuple(sorted(steps[r.journey_id])) for r in series} == {
+        ("issue_coupon:first-brew-15", "reminder", "send:welcome", "wait:10s")
+    }
+    follow_ups = [r for r in rows if r.campaign_id == "cart-follow-up"]
+    assert {(r.status, r.reason, r.version) for r in follow_ups} == {
+        ("exited", "step_removed", before["cart-follow-up"])
+    }
+    assert {tuple(sorted(steps[r.journey_id])) for r in follow_ups} == {
+        ("issue_coupon:cart-steep-12", "wait:10s")
+    }
+    expected = {(m, t) for m in people for t in ("welcome", "welcome-reminder")}
+    assert_sent_once(engines, pg_engine, expected)
+
+
+def advance_now(engine: Engine, program: Program) -> datetime:
+    """Run the due journeys' steps in this process; returns the time it ran them at."""
+    now = datetime.now(UTC)
+    ids = [r.journey_id for r in fetch_journeys(engine)]
+    with unit_of_work(engine, now=now, program=program) as ctx:
+        report = advance_journeys(ctx, ids)
+    assert report.steps and not report.failed, report
+    return now
+
+
+def test_two_schedulers_fire_a_step_due_at_one_time_once(
+    engines: Engines, pg_engine: Engine
+) -> None:
+    # given two schedulers (no worker) and journeys whose wait ends at the same instant
+    program = load_program(write_program(engines.program_dir, CRASH_COURSE))
+    engines.start_all("scheduler-1", "scheduler-2")
+    ingest_now(pg_engine, program, [member_registered(m, datetime.now(UTC)) for m in members(5)])
+    due = advance_now(pg_engine, program) + timedelta(seconds=3)
+
+    # when that instant passes
+    time.sleep((due - datetime.now(UTC)).total_seconds() + 2.5)
+
+    # then one of the schedulers fired the due-steps job for it, not both
+    with pg_engine.connect() as conn:
+        firings = conn.execute(
+            select(job_firings.c.fire_time, job_firings.c.claimed_by).where(
+                job_firings.c.job_id == "campaigns.due_steps", job_firings.c.fire_time >= due
+            )
+        ).all()
+    assert len(firings) == 1, firings
