@@ -11,7 +11,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
-from rich.table import Table
 
 from campaigns.dry_run import DryRun
 from campaigns.overview import StatusChange
@@ -36,24 +35,38 @@ def status_text(row: dict[str, Any]) -> str:
     if row["status_source"] == "file":
         return row["status"]
     note = f": {row['status_note']}" if row["status_note"] else ""
-    return f"{row['status']} (override{note})"
+    return f"{row['status']} (set by campaigns pause|resume{note})"
 
 
 def print_list(rows: list[dict[str, Any]], console: Console) -> None:
+    """One line per campaign (its name on the next), narrow enough for an 80-column terminal."""
     if not rows:
         console.print("no campaigns in the program")
         return
-    table = Table(title="campaigns", title_justify="left")
-    for column in ("campaign", "name", "kind", "trigger", "status", "active", "entered today"):
-        table.add_column(
-            column, justify="right" if column in ("active", "entered today") else "left"
-        )
+    columns = ("campaign", "kind", "trigger", "status", "active", "today")
+    cells = [
+        (row["campaign_id"], row["kind"], row["trigger"],
+         row["status"] + ("*" if row["status_source"] == "override" else ""),
+         str(row["journeys_active"]), str(row["entered_today"]))
+        for row in rows
+    ]  # fmt: skip
+    widths = [max(len(c) for c in [name, *(cell[i] for cell in cells)]) for i, name in
+              enumerate(columns)]  # fmt: skip
+    console.print(f"[bold]{_line(columns, widths)}[/]")
+    for row, cell in zip(rows, cells, strict=True):
+        console.print(shown(_line(cell, widths)), soft_wrap=True)
+        console.print(f"  [dim]{shown(row['name'])}[/]", soft_wrap=True)
+    console.print("[dim]today: journeys entered since midnight (business time zone)[/]")
     for row in rows:
-        table.add_row(
-            shown(row["campaign_id"]), shown(row["name"]), row["kind"], row["trigger"],
-            shown(status_text(row)), str(row["journeys_active"]), str(row["entered_today"]),
-        )  # fmt: skip
-    console.print(table)
+        if row["status_source"] == "override":
+            when = f"{row['status_changed_at']:%Y-%m-%d %H:%M} UTC"
+            console.print(f"* {shown(row['campaign_id'])}: {shown(status_text(row))}, {when}")
+
+
+def _line(cells: tuple[str, ...], widths: list[int]) -> str:
+    text = [cell.rjust(w) if i >= 4 else cell.ljust(w) for i, (cell, w) in
+            enumerate(zip(cells, widths, strict=True))]  # fmt: skip
+    return "  ".join(text).rstrip()
 
 
 def print_show(view: dict[str, Any], console: Console) -> None:
@@ -100,7 +113,7 @@ def print_preview(result: CampaignPreview, console: Console, *, zone: str) -> No
     forced = " (--variant)" if result.forced else ""
     console.print(
         f"preview of [bold]{shown(result.campaign_id)}[/] for [bold]{shown(result.member_id)}[/]: "
-        f"arm {shown(result.arm)}{forced}; context: {shown(result.context)}"
+        f"arm {shown(result.arm)}{forced}; context: {shown(result.context)}; times in {zone}"
     )
     if result.paused:
         console.print("[yellow]the campaign is paused[/]: shown as it would run once resumed")
@@ -127,7 +140,7 @@ def _step_outcome(step: StepRecord, zone: str) -> str:
         return shown(f"{message.channel or '-'}: {message.status} ({message.reason})")
     after = " after quiet hours" if message.send_reason == "quiet_hours" else ""
     return shown(
-        f"{message.channel} to {message.to or '-'} ({message.locale}) to {step.member_id}, "
+        f"{message.channel} to {message.to or '-'} ({step.member_id}, {message.locale}) "
         f"at {local(message.send_at, zone)}{after}"
     )
 
@@ -145,11 +158,13 @@ def _print_content(step: StepRecord, console: Console) -> None:
 def print_dry_run(result: DryRun, console: Console, *, limit: int, zone: str) -> None:
     head = f"dry run of [bold]{shown(result.campaign_id)}[/] at {local(result.now, zone)} ({zone})"
     if result.event_triggered:
-        console.print(f"{head}: a {result.trigger} campaign enters members only as events arrive")
+        console.print(head)
+        console.print(f"a {result.trigger} campaign enters members only as events arrive")
         console.print(f"journeys active now: {result.active_journeys}")
         return
     arms = ", ".join(f"{arm} {n}" for arm, n in sorted(result.arms().items()))
-    console.print(f"{head}: {len(result.entrants)} would enter" + (f" ({arms})" if arms else ""))
+    console.print(head)
+    console.print(f"{len(result.entrants)} would enter" + (f": {arms}" if arms else ""))
     if result.paused:
         console.print("[yellow]the campaign is paused[/]: no one enters until it is resumed")
     for entrant in result.entrants[:limit]:

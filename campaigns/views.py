@@ -121,7 +121,7 @@ def step_line(step: dict[str, Any]) -> str:
     """``send:welcome done → email sent``, ``issue_coupon:first-brew-15 done (K3F9-…)``."""
     outcome = step["status"] + (f" ({step['reason']})" if step["reason"] else "")
     message = step.get("message")
-    if message is not None:
+    if message is not None and not (step["status"] == "skipped" and not message["channel"]):
         why = f" ({message['reason']})" if message["reason"] else ""
         outcome += f" → {message['channel'] or '-'} {message['status']}{why}"
     elif step["coupon_code"]:
