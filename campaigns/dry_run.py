@@ -6,8 +6,8 @@ journeys run their first steps there: the same enrolment, arms, coupons and rend
 as a real firing, then everything is rolled back and nothing is enqueued.
 
 Who was left out and why is told where the scan's candidates are cheap to know (carts,
-audience, points): in a journey of the campaign already, inside its re-entry window, entered
-once already (no ``reentry_after``), or entered already for this very trigger. Campaigns
+audience, points): in a journey of the campaign already, inside its re-entry window, or
+entered already for this very trigger (its cart version, firing, expiry date). Campaigns
 triggered by events (``event``, ``referral_qualified``) enter members only as events arrive:
 the dry run says so and counts their active journeys.
 """
@@ -66,7 +66,7 @@ class LeftOut:
     """A member the trigger found who would not enter, and why."""
 
     member_id: str
-    reason: str  # in_journey, reentry_window, entered_before, already_entered, not_entered
+    reason: str  # in_journey, reentry_window, already_entered, not_entered
     until: datetime | None = None  # when the re-entry window ends
 
     def as_dict(self) -> dict[str, Any]:
@@ -161,11 +161,9 @@ def _reason(
         return LeftOut(member_id, "in_journey")
     if entered is None:
         return LeftOut(member_id, "not_entered")
-    if window is None:
-        return LeftOut(member_id, "entered_before")
-    if entered > now - window:
+    if window is not None and entered > now - window:
         return LeftOut(member_id, "reentry_window", entered + window)
-    return LeftOut(member_id, "already_entered")
+    return LeftOut(member_id, "already_entered")  # this very trigger enrolled them before
 
 
 def _carts(conn: Connection, campaign: Campaign, program: Any, now: datetime) -> list[str]:

@@ -21,7 +21,6 @@ from core.cli.output import shown
 LEFT_OUT = {
     "in_journey": "in a journey of it already",
     "reentry_window": "inside the re-entry window",
-    "entered_before": "entered once already (no re-entry)",
     "already_entered": "entered already for this trigger",
     "not_entered": "not entered",
 }
