@@ -25,6 +25,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,7 @@ from sqlalchemy import Engine, select
 import worker
 from campaigns.tables import journey_steps, journeys
 from core.events.intake import Intake, ingest
-from core.program.loader import Program, load_program
+from core.program.loader import Program
 from core.settings import Settings
 from coupons.tables import coupon_codes
 from notifications.tables import messages
@@ -64,14 +65,13 @@ def write_program(directory: Path, *campaigns: str) -> Path:
 
 def write_campaigns(directory: Path, *campaigns: str) -> None:
     """Replace every campaign file (the edit a marketer deploys); each file is named after the
-    ``id:`` on its first line. The files must load, or the processes would not start."""
+    ``id:`` on its first line."""
     folder = directory / "campaigns"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     for text in campaigns:
         campaign_id = text.split("\n", 1)[0].removeprefix("id:").strip()
         (folder / f"{campaign_id}.yaml").write_text(text)
-    load_program(directory)
 
 
 def member_registered(member_id: str, at: datetime) -> dict[str, Any]:
@@ -138,9 +138,11 @@ class Engines:
             else:
                 self.start(name, "worker", "--processes", "1", "--threads", "2")
         for name in names:
-            marker = READY[self.kinds[name]]
-            self.wait_for(lambda n=name, m=marker: m in self.log(n), f"{name} to start",
-                          timeout_s=START_TIMEOUT_S)  # fmt: skip
+            self.wait_for(self.ready(name), f"{name} to start", timeout_s=START_TIMEOUT_S)
+
+    def ready(self, name: str) -> Callable[[], bool]:
+        marker = READY[self.kinds[name]]
+        return lambda: marker in self.log(name)
 
     def kill(self, name: str) -> None:
         """SIGKILL the whole process group: the dramatiq parent and its worker process."""
@@ -264,8 +266,10 @@ class Settled:
         due = sorted({r.next_run_at.isoformat() for r in rows if r.status == "active"})
         sending = Counter(m.status for m in fetch_messages(self.engine))
         unfinished = unfinished_messages(self.redis_url)
-        self.state = (f"{len(rows)} of {self.expected} journeys {dict(where)}, due {due[:3]}; "
-                      f"messages {dict(sending)}; {unfinished} actor message(s) in Redis")  # fmt: skip
+        self.state = (
+            f"{len(rows)} of {self.expected} journeys {dict(where)}, due {due[:3]}; "
+            f"messages {dict(sending)}; {unfinished} actor message(s) in Redis"
+        )
         ended = all(row.status != "active" for row in rows)
         quiet = not UNSENT & set(sending) and unfinished == 0
         return len(rows) == self.expected and ended and quiet
@@ -303,27 +307,30 @@ def dead_lettered(redis_url: str) -> dict[str, int]:
     return {name: count for name, count in found.items() if count}
 
 
-@pytest.fixture
-def redis_db() -> Iterator[str]:
-    """This test process's own Redis database, empty."""
+@contextmanager
+def own_redis_database() -> Iterator[str]:
+    """This test process's own Redis database, empty (the module docstring says which)."""
     url = f"{REDIS_BASE}/{REDIS_DB}"
     client = redis.Redis.from_url(url)
     try:
         client.flushdb()
     except redis.exceptions.ConnectionError as exc:
         pytest.fail(f"Redis is not reachable at {url} ({exc}); start it (see tests/conftest.py)")
-    yield url
-    client.flushdb()
-    client.close()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
 
 
-@pytest.fixture
-def engines(pg_engine: Engine, pg_url: str, redis_db: str, tmp_path: Path) -> Iterator[Engines]:
-    """Engine processes for this test (none started yet); this process enqueues on its Redis."""
+@contextmanager
+def engine_processes(pg_url: str, redis_url: str, tmp_path: Path) -> Iterator[Engines]:
+    """Engine processes for one test (none started yet); this process enqueues on that Redis.
+    Every process still running at the end is killed."""
     (tmp_path / "logs").mkdir()
-    started = Engines(pg_url=pg_url, redis_url=redis_db, program_dir=tmp_path / "program",
+    started = Engines(pg_url=pg_url, redis_url=redis_url, program_dir=tmp_path / "program",
                       outbox_path=tmp_path / "outbox.jsonl", logs=tmp_path / "logs")  # fmt: skip
-    worker.setup(Settings(_env_file=None, database_url=pg_url, redis_url=redis_db))  # type: ignore[call-arg]
+    worker.setup(Settings(_env_file=None, database_url=pg_url, redis_url=redis_url))  # type: ignore[call-arg]
     try:
         yield started
     finally:

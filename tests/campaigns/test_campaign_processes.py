@@ -7,30 +7,36 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from process_helpers import (
     DeadWorkerReaper,
     Engines,
     Settled,
     cart_updated,
     dead_lettered,
-    engines,  # noqa: F401  (fixture)
+    engine_processes,
     fetch_journey_coupons,
     fetch_journeys,
     fetch_messages,
     fetch_steps,
     ingest_now,
     member_registered,
-    redis_db,  # noqa: F401  (fixture)
+    own_redis_database,
+    unfinished_messages,
     write_campaigns,
     write_program,
 )
 from sqlalchemy import Engine, select
 
 from campaigns.assignment import version_of
+from campaigns.journeys import Candidate, enrol
 from campaigns.steps import advance_journeys
-from core.events.handlers import unit_of_work
+from core.events.handlers import HandlerRegistry, unit_of_work
+from core.events.intake import Intake, ingest
 from core.program.loader import Program, load_program
 from core.state import job_firings
 
@@ -59,6 +65,12 @@ SERIES_AFTER = campaign(*SERIES, "award_points: {points: 50, reason: welcome-bon
 FOLLOW_UP = ("cart-follow-up", "{event: cart.updated}", "issue_coupon: cart-steep-12", "wait: 10s")
 FOLLOW_UP_BEFORE = campaign(*FOLLOW_UP, "send: {channel: push, template: cart-coupon}")
 FOLLOW_UP_AFTER = campaign(*FOLLOW_UP, "send: {channel: push, template: cart-reminder}")
+
+
+@pytest.fixture
+def engines(pg_engine: Engine, pg_url: str, tmp_path: Path) -> Iterator[Engines]:
+    with own_redis_database() as redis_url, engine_processes(pg_url, redis_url, tmp_path) as e:
+        yield e
 
 
 def members(count: int) -> list[str]:
@@ -247,3 +259,57 @@ def test_two_schedulers_fire_a_step_due_at_one_time_once(
             )
         ).all()
     assert len(firings) == 1, firings
+
+
+LAGGING = campaign("lagging", REGISTERED, COUPON, "wait: 1s", WELCOME)
+NUDGE = campaign("nudge", "{event: cart.updated}", "send: {channel: push, template: cart-reminder}")
+
+
+def test_a_step_that_fell_due_before_its_journey_was_committed_still_runs(
+    engines: Engines, pg_engine: Engine
+) -> None:
+    # given a scheduler, a worker and two members
+    program = load_program(write_program(engines.program_dir, LAGGING, NUDGE))
+    engines.start_all("scheduler", "worker")
+    now = datetime.now(UTC)
+    profiles = [member_registered(m, now) for m in ("m-slow", "m-other")]
+    ingest(profiles, Intake(engine=pg_engine, now=now, registry=HandlerRegistry()))
+
+    # when a transaction enrols m-slow and runs its steps up to a 1 s wait, and commits only
+    # after that second is over and the due-steps job has fired for another journey
+    with unit_of_work(pg_engine, now=datetime.now(UTC), program=program) as ctx:
+        [slow] = enrol(ctx.conn, program.campaigns["lagging"], [Candidate("m-slow", "slow")],
+                       now=ctx.now)  # fmt: skip
+        advance_journeys(ctx, [slow])
+        due = ctx.now + timedelta(seconds=1)
+        time.sleep(1.5)
+        ingest_now(pg_engine, program, [cart_updated("m-other", datetime.now(UTC))])
+        fired = FiredAfter(pg_engine, engines.redis_url, due)
+        engines.wait_for(fired, "the due-steps job to fire and its work be done", timeout_s=20)
+
+    # then the step that fell due meanwhile still runs, without waiting for the 5-minute sweep
+    def finished() -> bool:
+        return [r.status for r in fetch_journeys(pg_engine) if r.journey_id == slow] == [
+            "completed"
+        ]
+
+    engines.wait_for(finished, "m-slow's journey to go on after its wait", timeout_s=10)
+
+
+class FiredAfter:
+    """``campaigns.due_steps`` fired for a time after ``due``, and every actor message is done."""
+
+    def __init__(self, engine: Engine, redis_url: str, due: datetime) -> None:
+        self.engine, self.redis_url, self.due, self.state = engine, redis_url, due, ""
+
+    def __call__(self) -> bool:
+        with self.engine.connect() as conn:
+            fired = conn.execute(
+                select(job_firings.c.fire_time).where(
+                    job_firings.c.job_id == "campaigns.due_steps",
+                    job_firings.c.fire_time > self.due,
+                )
+            ).all()
+        unfinished = unfinished_messages(self.redis_url)
+        self.state = f"fired {fired}; {unfinished} actor message(s) in Redis"
+        return bool(fired) and unfinished == 0
