@@ -14,9 +14,9 @@ from sqlalchemy import Engine, func, select
 
 import worker
 from campaigns.controls import fetch_controls, set_status
-from campaigns.dry_run import DryRun, dry_run_campaign
+from campaigns.dry_run import DryRun, LeftOut, dry_run_campaign
 from campaigns.errors import CampaignNotFound, MemberNotFound, VariantNotFound
-from campaigns.jobs import plan_audience
+from campaigns.jobs import plan_audience, scan_carts
 from campaigns.preview import CampaignPreview, preview_campaign
 from core.broker import drain
 from core.clock import FixedClock, using_clock
@@ -240,6 +240,29 @@ def test_a_dry_run_of_a_cart_campaign_enrols_the_idle_cart_and_shows_its_first_s
         "send:cart-reminder", "push", "Your tea is still in the cart",
     )  # fmt: skip
     assert result.left_out == ()
+
+
+def test_a_dry_run_tells_that_a_member_with_a_new_cart_is_still_in_the_journey(
+    play: Play,
+) -> None:
+    runtime = play("2026-11-18 14:50", since=SAM_CART[1])
+    with using_clock(FixedClock(at("2026-11-18 15:00"))):  # the real scan takes Sam's cart
+        scan_carts.send("cart-abandonment", at("2026-11-18 15:00").isoformat())
+        drain()
+    more = {"sku": "TW-221", "name": "Teapot", "category": "teaware", "price": "500.00", "qty": 1}
+    added = {
+        "id": "t-cart-2", "type": "cart.updated", "occurred_at": at("2026-11-18 15:10").isoformat(),
+        "member_id": "m-sam", "data": {"cart_id": "th-c-sam", "total": "500.00", "items": [more]},
+    }  # fmt: skip
+    with using_clock(FixedClock(at("2026-11-18 15:10"))):
+        intake = Intake.for_runtime(runtime, source="test", program=runtime.program)
+        ingest_lines([json.dumps(added)], intake)
+        drain()
+
+    result = dry_run(runtime, "cart-abandonment", "2026-11-18 17:30")  # idle again since 17:10
+
+    assert result.entrants == ()
+    assert result.left_out == (LeftOut("m-sam", "in_journey"),)
 
 
 def test_a_dry_run_of_a_schedule_tells_who_is_inside_the_reentry_window(play: Play) -> None:
