@@ -1,80 +1,26 @@
 """The worker process: builds the broker from settings and imports every package's actors.
 
 ``loyalty-engine worker`` runs dramatiq's worker on this module (``worker:broker``); the
-embedded default drains the same actors in-process (``core.broker.drain``). Workers and
-schedulers say on start which broker and queues they serve (:func:`log_start`).
+embedded default drains the same actors in-process (``core.broker.drain``). What it sets up is
+:mod:`core.processes` (shared with the scheduler, ``tick`` and the demo); this module is the
+entry point dramatiq imports, and keeps the names its callers use.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from dramatiq import Broker
-from dramatiq.common import q_name
-
-from core.broker import build_broker, get_broker, install_broker
-from core.settings import Settings, get_settings
-
-# The foundation's own actor modules; feature packages declare theirs through core.packages.
-ACTOR_MODULES = (
-    "core.events.actors",
-    "core.jobs",
+from core.broker import get_broker
+from core.processes import (
+    ACTOR_MODULES,
+    describe_broker,
+    hide_password,
+    import_actors,
+    log_start,
+    queue_names,
+    start_log,
 )
-
-# Start lines are INFO records on a logger set to INFO: they show at the CLI's default level
-# (WARNING) without turning on every module's progress messages.
-start_log = logging.getLogger("loyalty_engine.start")
-start_log.setLevel(logging.INFO)
-
-
-def import_actors() -> None:
-    from core.packages import load_packages
-
-    for module in ACTOR_MODULES:
-        importlib.import_module(module)
-    load_packages()
-
-
-def setup(settings: Settings | None = None) -> Broker:
-    """Declare every actor and bind it to the broker the settings call for."""
-    import_actors()
-    return install_broker(build_broker(settings or get_settings()))
-
-
-def describe_broker(settings: Settings) -> str:
-    """The broker in a start line: Redis with its URL (password hidden), or in-process."""
-    if settings.redis_url:
-        return f"Redis at {hide_password(settings.redis_url)}"
-    return "in-process (no LOYALTY_REDIS_URL)"
-
-
-def hide_password(url: str) -> str:
-    """``redis://user:secret@host/0`` → ``redis://user:***@host/0`` (also ``?password=``)."""
-    parts = urlsplit(url)
-    if parts.password is not None:
-        host = parts.netloc.rpartition("@")[2]
-        url = url.replace(parts.netloc, f"{parts.username or ''}:***@{host}", 1)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(name == "password" for name, _ in query):
-        hidden = [(name, "***" if name == "password" else value) for name, value in query]
-        url = url.replace(f"?{parts.query}", f"?{urlencode(hidden, safe='*')}", 1)
-    return url
-
-
-def queue_names(broker: Broker) -> list[str]:
-    """The queues the broker's actors use (without dramatiq's delay and dead-letter queues)."""
-    return sorted({q_name(queue) for queue in broker.get_declared_queues()})
-
-
-def log_start(process: str, settings: Settings, broker: Broker, *details: str) -> str:
-    """Log (and return) the one line a worker or scheduler prints on start."""
-    parts = [f"broker {describe_broker(settings)}", f"queues {', '.join(queue_names(broker))}"]
-    line = f"{process} starting: " + "; ".join([*parts, *details])
-    start_log.info(line)
-    return line
+from core.processes import setup_broker as setup
 
 
 def __getattr__(name: str) -> Any:
@@ -91,5 +37,7 @@ __all__ = [
     "hide_password",
     "import_actors",
     "log_start",
+    "queue_names",
     "setup",
+    "start_log",
 ]

@@ -30,8 +30,7 @@ summary_sections: list[Callable[[Runtime, Console], None]] = []
 
 def run_demo(directory: Path, *, console: Console) -> Runtime:
     """Run the demo in ``directory`` (recreated) and print the summary."""
-    import scheduler
-    import worker
+    from core.processes import build_jobs, setup_broker
     from core.program.check import check_program
     from core.ticking import replay, tick
 
@@ -41,13 +40,13 @@ def run_demo(directory: Path, *, console: Console) -> Runtime:
     if issues:
         raise SystemExit("\n".join(map(str, issues)))
     console.print(f"program  {runtime.program_path} [green]checks clean[/]")
-    worker.setup(runtime.settings)
-    jobs = scheduler.build_jobs(runtime)
+    setup_broker(runtime.settings)
+    jobs = build_jobs(runtime)
     console.print(f"jobs     {', '.join(job.id for job in jobs)}")
     scenario = EXAMPLES / "events" / "scenario.jsonl"
     with scenario.open(encoding="utf-8") as lines:
         replayed = replay(runtime, jobs, lines, source=scenario.name)
-    end = _last_tick(runtime) + timedelta(days=3)
+    end = _last_tick(runtime) + timedelta(days=7)  # past the referral's return window
     ticked = tick(runtime, jobs, until=end)
     _print_summary(runtime, console, replayed, ticked.fired)
     return runtime

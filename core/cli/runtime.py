@@ -40,9 +40,8 @@ def program_or_fail(runtime: Runtime, *, required: bool = True) -> Any:
 
 def build_jobs_or_fail(runtime: Runtime) -> list[Any]:
     """Every scheduled job of the program (the broker is set up first, so jobs can enqueue)."""
-    import scheduler
-    import worker
+    from core.processes import build_jobs, setup_broker
 
     program_or_fail(runtime)
-    worker.setup(runtime.settings)
-    return scheduler.build_jobs(runtime)
+    setup_broker(runtime.settings)
+    return build_jobs(runtime)
