@@ -18,6 +18,14 @@ from core.db import upsert
 Status = Literal["active", "paused"]
 
 
+def write_first(conn: Connection) -> None:
+    """On SQLite, take the database's write lock before this transaction reads: a transaction
+    that read first and writes after another one committed fails at once ("database is locked",
+    no busy wait), where one that writes first waits its turn. PostgreSQL locks rows instead."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(update(controls).where(controls.c.campaign_id == "").values(note=None))
+
+
 def fetch_controls(conn: Connection) -> dict[str, str]:
     """Campaign id → the status set by ``campaigns pause|resume``."""
     rows = conn.execute(select(controls.c.campaign_id, controls.c.status))

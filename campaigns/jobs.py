@@ -24,7 +24,7 @@ from typing import Any
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from campaigns.controls import paused_ids
+from campaigns.controls import paused_ids, write_first
 from campaigns.journeys import due_journey_ids, next_due_time
 from campaigns.scans import (
     enrol_abandoned_carts,
@@ -84,6 +84,7 @@ def _enrolling(campaign_id: str, work: Callable[[Any, Any, Any], list[str]]) -> 
     if campaign is None:
         return
     with unit_of_work(runtime.engine, now=runtime.now(), program=runtime.program) as ctx:
+        write_first(ctx.conn)
         if campaign_id in paused_ids(ctx.conn, {campaign_id: campaign}):
             return
         created = work(ctx, campaign, runtime)

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from campaigns.assignment import steps_of, version_of
 from campaigns.context import message_variables_for
-from campaigns.controls import paused_ids
+from campaigns.controls import paused_ids, write_first
 from campaigns.definitions import Campaign, Step, step_ids
 from campaigns.tables import journey_steps, journeys
 from core.db import in_values, insert_ignoring_conflicts
@@ -133,6 +133,7 @@ def _attempt(ctx: HandlerContext, runs: list[Run], report: AdvanceReport) -> boo
 def _lock_due(conn: Connection, journey_ids: Sequence[str], *, now: datetime) -> list[Any]:
     if not journey_ids:
         return []
+    write_first(conn)
     query = (
         select(journeys)
         .where(

@@ -54,11 +54,26 @@ def ingest_command(
             jobs = build_jobs_or_fail(runtime)
             report = run_replay(runtime, jobs, stream, source=source, progress=advance).ingest
         else:
-            intake = Intake.for_runtime(runtime, source=source, program=program)
-            report = ingest_lines(stream, intake, progress=advance)
+            report = _ingest_now(runtime, stream, source=source, program=program, progress=advance)
     _print_report(report, as_json=as_json)
     if report.rejected:
         fail(f"{report.rejected} line(s) rejected; loyalty-engine events rejected lists them")
+
+
+def _ingest_now(
+    runtime: Any, stream: Any, *, source: str, program: Any, progress: Any
+) -> IngestReport:
+    """Ingest at the engine clock. What the handlers enqueue (first journey steps, sends) goes
+    to the configured broker: Redis for the workers, or, embedded, run here before returning."""
+    from core.broker import drain
+    from core.processes import setup_broker
+
+    setup_broker(runtime.settings)
+    intake = Intake.for_runtime(runtime, source=source, program=program)
+    report = ingest_lines(stream, intake, progress=progress)
+    if runtime.settings.embedded:
+        drain()
+    return report
 
 
 def _open(file: str) -> Any:
