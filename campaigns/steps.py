@@ -29,9 +29,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from campaigns.assignment import steps_of, version_of
-from campaigns.context import message_variables_for
 from campaigns.controls import paused_ids, write_first
 from campaigns.definitions import Campaign, Step, step_ids
+from campaigns.effects import Outcome, run_round
 from campaigns.tables import journey_steps, journeys
 from core.db import in_values, insert_ignoring_conflicts
 from core.events.handlers import HandlerContext
@@ -58,18 +58,6 @@ class AdvanceReport:
         self.errors += other.errors
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """A step's record: done or skipped (with why), and what it produced."""
-
-    status: str = "done"
-    reason: str | None = None
-    member_id: str = ""
-    message_id: str | None = None
-    coupon_code: str | None = None
-    points: int | None = None
-
-
 @dataclass
 class Run:
     """A journey being advanced: its row, its campaign's steps now, where it is."""
@@ -79,6 +67,7 @@ class Run:
     steps: tuple[Step, ...]
     ids: list[str]
     position: int
+    error: BaseException | None = None  # why its last attempt failed
 
     @property
     def step(self) -> Step:
@@ -103,7 +92,7 @@ def advance_journeys(
     if runs and not _attempt(ctx, runs, report):
         for run in runs:  # the batch failed: find the journey that fails, keep the others
             if not _attempt(ctx, [run], report):
-                _record_failure(ctx.conn, run.row, run.error, now=ctx.now)  # type: ignore[attr-defined]
+                _record_failure(ctx.conn, run.row, run.error, now=ctx.now)
                 report.failed += 1
     return report
 
@@ -119,7 +108,7 @@ def _attempt(ctx: HandlerContext, runs: list[Run], report: AdvanceReport) -> boo
         savepoint.rollback()
         for run, position in zip(runs, start, strict=True):
             run.position = position
-            run.error = exc  # type: ignore[attr-defined]
+            run.error = exc
         if len(runs) == 1:
             report.errors.append(f"{runs[0].row.journey_id}: {exc}")
             log.warning(
@@ -178,7 +167,7 @@ def _prepare(ctx: HandlerContext, row: Any, paused: set[str], report: AdvanceRep
 def _execute(ctx: HandlerContext, runs: list[Run], report: AdvanceReport) -> None:
     active = list(runs)
     while active:
-        outcomes = _run_round(ctx, active)
+        outcomes = run_round(ctx, active)
         _record(ctx.conn, [(run, outcomes[id(run)]) for run in active], ctx.now)
         report.steps += len(active)
         still: list[Run] = []
@@ -194,113 +183,6 @@ def _execute(ctx: HandlerContext, runs: list[Run], report: AdvanceReport) -> Non
                 run.position += 1
                 still.append(run)
         active = still
-
-
-def effect_key(journey_id: str, step_id: str) -> str:
-    return f"journey:{journey_id}:{step_id}"
-
-
-def recipient_of(row: Any, step: Step) -> str:
-    """The journey's member, or the referrer or referee a referral step names."""
-    who = getattr(getattr(step, step.kind), "member", None)
-    if who is None:
-        return str(row.member_id)
-    referral = (row.context or {}).get("referral") or {}
-    return str(referral.get(f"{who}_id") or row.member_id)
-
-
-def _run_round(ctx: HandlerContext, runs: list[Run]) -> dict[int, Outcome]:
-    """Each run's current step, every kind at once; the outcome by ``id(run)``."""
-    outcomes: dict[int, Outcome] = {}
-    for run in runs:
-        if run.step.wait is not None:
-            outcomes[id(run)] = Outcome(member_id=run.row.member_id)
-        elif run.step.award_points is not None:
-            outcomes[id(run)] = run_step(ctx, run.row, run.campaign, run.step, run.step_id)
-    issues = [run for run in runs if run.step.issue_coupon is not None]
-    outcomes.update(_issue_all(ctx, issues))
-    sends = [run for run in runs if run.step.send is not None]
-    outcomes.update(_send_all(ctx, sends))
-    return outcomes
-
-
-def run_step(
-    ctx: HandlerContext, row: Any, campaign: Campaign, step: Step, step_id: str
-) -> Outcome:
-    """The effect of one award_points step (sends and coupons run for a whole round at once)."""
-    from loyalty.points import award_points
-
-    assert step.award_points is not None
-    member_id = recipient_of(row, step)
-    award = step.award_points
-    award_points(
-        ctx, member_id, award.points, reason=award.reason,
-        idempotency_key=effect_key(row.journey_id, step_id), now=ctx.now, program=ctx.program,
-    )  # fmt: skip
-    return Outcome(member_id=member_id, points=award.points)
-
-
-def _issue_all(ctx: HandlerContext, runs: list[Run]) -> dict[int, Outcome]:
-    from coupons.errors import CouponNotIssuable, UnknownMember
-    from coupons.issuing import IssueRequest, issue_coupons
-
-    if not runs:
-        return {}
-    requests = {
-        id(run): IssueRequest(
-            run.step.issue_coupon.coupon,  # type: ignore[union-attr]
-            recipient_of(run.row, run.step),
-            effect_key(run.row.journey_id, run.step_id),
-        )
-        for run in runs
-    }
-    issued = issue_coupons(ctx.conn, ctx.program, list(requests.values()), now=ctx.now)
-    outcomes: dict[int, Outcome] = {}
-    for key, request in requests.items():
-        result = issued[request.issue_key]
-        if isinstance(result, UnknownMember):
-            outcomes[key] = Outcome("skipped", "unknown_member", request.member_id)
-        elif isinstance(result, CouponNotIssuable):
-            outcomes[key] = Outcome("skipped", "coupon_not_issuable", request.member_id)
-        elif isinstance(result, Exception):
-            raise result
-        else:
-            outcomes[key] = Outcome(member_id=request.member_id, coupon_code=result.code)
-    return outcomes
-
-
-def _send_all(ctx: HandlerContext, runs: list[Run]) -> dict[int, Outcome]:
-    from notifications.requests import MessageRequest, request_messages
-
-    if not runs:
-        return {}
-    recipients = [recipient_of(run.row, run.step) for run in runs]
-    variables = message_variables_for(
-        ctx.conn, [(run.row, member) for run, member in zip(runs, recipients, strict=True)],
-        program=ctx.program, now=ctx.now,
-    )  # fmt: skip
-    requests = [
-        MessageRequest(
-            member_id=member,
-            channels=run.step.send.channel,  # type: ignore[union-attr]
-            template_id=run.step.send.template,  # type: ignore[union-attr]
-            kind=run.campaign.kind,
-            dedupe_key=effect_key(run.row.journey_id, run.step_id),
-            variables=values,
-            campaign_id=run.campaign.id,
-        )
-        for run, member, values in zip(runs, recipients, variables, strict=True)
-    ]
-    results = request_messages(ctx, requests, now=ctx.now, program=ctx.program)
-    return {
-        id(run): Outcome(
-            "skipped" if result.status in ("suppressed", "failed") else "done",
-            result.reason,
-            request.member_id,
-            message_id=result.message_id,
-        )
-        for run, request, result in zip(runs, requests, results, strict=True)
-    }
 
 
 def _record(conn: Connection, done: list[tuple[Run, Outcome]], now: datetime) -> None:
@@ -359,7 +241,9 @@ def _end(
     conn.execute(update(journeys).where(_BY_ID).values(**values), [{"jid": j} for j in journey_ids])
 
 
-def _record_failure(conn: Connection, row: Any, exc: BaseException, *, now: datetime) -> None:
+def _record_failure(
+    conn: Connection, row: Any, exc: BaseException | None, *, now: datetime
+) -> None:
     attempts = (row.attempts or 0) + 1
     wait = min(FIRST_BACKOFF * 2 ** (attempts - 1), MAX_BACKOFF)
     conn.execute(

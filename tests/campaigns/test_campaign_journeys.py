@@ -196,7 +196,7 @@ def test_workers_racing_for_a_due_journey_run_each_step_once(shop: Shop) -> None
 def test_a_failing_step_is_retried_later_and_runs_once(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import campaigns.steps as steps
+    import campaigns.effects as steps
 
     real = steps.message_variables_for
     calls = {"n": 0}
