@@ -273,9 +273,12 @@ class _Translator:
 def _literal(node: ast.Literal) -> _Const | None:
     if node.kind in ("bool", "null"):
         return _Const(node.value)
-    if node.kind in ("int", "uint", "double", "string"):
+    if node.kind not in ("int", "uint", "double", "string"):
+        return None  # bytes
+    try:
         return _Const(cel.compile(node.value).execute({}))  # the library's own reading of it
-    return None  # bytes
+    except Exception:  # out of range (9223372036854775808): left to the library
+        return None
 
 
 def _path(node: ast.Node) -> list[str]:
