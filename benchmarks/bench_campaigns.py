@@ -156,9 +156,9 @@ GENERATE = {
                CAST(:items AS jsonb), '[]', 0, 'e-' || i
         FROM (SELECT i, 1 + floor(random() * CAST(:members AS bigint))::int AS m
               FROM {SERIES} AS i) AS g""",
-    # Carts, by number: the abandoned (open, idle in the scan's window, above min_total, their
-    # members distinct), then as many too small, as many whose member ordered since, 1% not yet
-    # idle, and the rest converted (75%) or idle for days (25%).
+    # Carts, by number: the abandoned (open, idle in the scan's window, above min_total), a fifth
+    # as many too small, a fifth whose member ordered since (these three of distinct members),
+    # 1% not yet idle, and the rest converted (75%) or idle for days (25%).
     "carts": f"""
         INSERT INTO carts (cart_id, member_id, total, items, updated_at, converted_order_id,
                            converted_at)
@@ -175,7 +175,7 @@ GENERATE = {
                           ELSE {AT} - interval '2 days' - random() * interval '700 days' END
                      AS updated
               FROM (SELECT i,
-                           CASE WHEN i <= :abandoned THEN 1 + (i * 97) % :members
+                           CASE WHEN i <= :abandoned * 1.4 THEN 1 + (i * 97) % :members
                                 ELSE 1 + floor(random() * CAST(:members AS bigint))::int END AS m,
                            CASE WHEN i <= :abandoned THEN 'abandoned'
                                 WHEN i <= :abandoned * 1.2 THEN 'small'
@@ -798,6 +798,7 @@ def build_report(
     return {
         "benchmark": "campaigns",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code": code_state(),
         "scale": scale,
         "machine": machine,
         "results": results,
@@ -817,6 +818,19 @@ def build_report(
             },
         },
     }
+
+
+def code_state() -> dict[str, Any]:
+    """The commit measured, and the files of the working tree that differed from it (others
+    work in the same checkout: the numbers belong to this state of the code)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout
+
+    status = git("status", "--porcelain", "--untracked-files=no").splitlines()
+    changed = [line[3:] for line in status if line.endswith(".py")]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(), "uncommitted": changed}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -860,7 +874,9 @@ def markdown(report: dict[str, Any]) -> str:
             "# Campaigns benchmark",
             "",
             "`python -m benchmarks.bench_campaigns` (writes this page and "
-            f"`bench-results/campaigns.json`; measured {report['measured_at']}).",
+            f"`bench-results/campaigns.json`; measured {report['measured_at']} at commit "
+            f"{report['code']['commit']}, uncommitted changes then in "
+            f"{', '.join(report['code']['uncommitted']) or 'no Python file'}).",
             "",
             f"Scale: {_scale(report['scale'])}. Setup (untimed), seconds: {_plain(r['setup'])}.",
             "",

@@ -5,7 +5,11 @@ Two fresh PostgreSQL databases get the same generated shop history (``benchmarks
 * ``no program``: events stored and projected, no handler subscribed (what intake alone costs);
 * ``program``: the same events with the example program loaded and every package's handlers
   subscribed, as ``loyalty-engine events ingest`` runs them: points, tier upgrades, referrals,
-  coupon redemptions (and refusals), refund reconciliation.
+  coupon redemptions (and refusals), refund reconciliation, and the campaigns' event triggers
+  and exits (journeys entered on ``member.registered`` and ``tier.changed``, ended on
+  ``order.paid``; their first steps are enqueued to the in-process broker, not run);
+* ``program without campaigns``: the same, with the campaigns' handler unsubscribed, to show
+  what the campaigns add.
 
 Members are ingested first (setup), then the ``order.paid`` events, then the ``order.refunded``
 ones; orders and refunds are timed and compared. The program is ``../shared/examples/program``
@@ -19,7 +23,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +36,7 @@ from benchmarks.datagen import ORDERS_PER_SCALE, generate, to_jsonl
 from benchmarks.measure import Measurement, ServerCpu, describe_machine, stopwatch
 from benchmarks.measure import temporary_database as fresh_database
 from core.db import get_engine
-from core.events.handlers import HandlerRegistry
+from core.events.handlers import HandlerRegistry, handlers
 from core.events.intake import DEFAULT_BATCH_SIZE, Intake, ingest_lines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +50,8 @@ NOW = datetime(2026, 12, 1, tzinfo=UTC)
 TARGET_ORDERS_PER_S = 4_000
 TARGET_REFUNDS_PER_S = 2_000
 TARGET_RATIO = 0.5  # with a program / with none, for orders
+TARGET_CAMPAIGN_ORDERS_PER_S = 3_000  # issue 9: with the full program, campaigns included
+MODES = ("no program", "program without campaigns", "program")
 
 
 class BenchmarkError(Exception):
@@ -62,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     del dataset
     results, machine = [], {}
-    for mode in ("no program", "program"):
+    for mode in MODES:
         name = f"bench_program_{mode.replace(' ', '_')}_{os.getpid()}"
         with fresh_database(args.database_url, name) as pg_url:
             machine = describe_machine(pg_url)
@@ -104,13 +111,30 @@ def measure(
     engine = get_engine(pg_url)
     handlers: dict[str, Any] = (
         {"program": load_program(program_dir)}
-        if mode == "program"
+        if mode != "no program"
         else {"registry": HandlerRegistry()}
     )
     intake = Intake(engine=engine, now=NOW, source="bench", batch_size=batch_size, **handlers)
-    measured = [_timed(f"{mode}: {kind}", lines[kind], intake, server) for kind in lines]
+    with _campaigns_unsubscribed(mode == "program without campaigns"):
+        measured = [_timed(f"{mode}: {kind}", lines[kind], intake, server) for kind in lines]
     engine.dispose()
     return measured
+
+
+@contextmanager
+def _campaigns_unsubscribed(unsubscribed: bool) -> Iterator[None]:
+    """The campaigns' event handler out of the registry for the block (back, last, after)."""
+    from campaigns.handlers import start_and_end_journeys
+    from core.events.types import INTERNAL_EVENT_TYPES, SHOP_EVENT_TYPES
+
+    if not unsubscribed:
+        yield
+        return
+    handlers.unsubscribe(start_and_end_journeys)
+    try:
+        yield
+    finally:
+        handlers.subscribe(*sorted(SHOP_EVENT_TYPES | INTERNAL_EVENT_TYPES))(start_and_end_journeys)
 
 
 def _timed(name: str, lines: list[str], intake: Intake, server: ServerCpu | None) -> Measurement:
@@ -127,6 +151,7 @@ def build_report(
     rate = {m.name: m.events_per_s for m in results}
     orders, refunds = rate["program: orders"], rate["program: refunds"]
     ratio = orders / rate["no program: orders"]
+    without_campaigns = rate["program without campaigns: orders"]
     return {
         "benchmark": "ingest_program",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -138,6 +163,7 @@ def build_report(
         "ratios": {
             "orders_program_vs_none": round(ratio, 3),
             "refunds_program_vs_none": round(refunds / rate["no program: refunds"], 3),
+            "orders_program_vs_program_without_campaigns": round(orders / without_campaigns, 3),
         },
         "targets": {
             f"orders with the program >= {TARGET_ORDERS_PER_S}/s": orders >= TARGET_ORDERS_PER_S,
@@ -145,6 +171,9 @@ def build_report(
                 refunds >= TARGET_REFUNDS_PER_S
             ),
             f"orders: program / none >= {TARGET_RATIO}": ratio >= TARGET_RATIO,
+            f"orders with the program, campaigns included, >= {TARGET_CAMPAIGN_ORDERS_PER_S}/s": (
+                orders >= TARGET_CAMPAIGN_ORDERS_PER_S
+            ),
         },
     }
 
@@ -167,7 +196,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     ratios = report["ratios"]
     console.print(
         f"program / none: orders {ratios['orders_program_vs_none']:.2f}, "
-        f"refunds {ratios['refunds_program_vs_none']:.2f}  ({report['program']})"
+        f"refunds {ratios['refunds_program_vs_none']:.2f}; program / program without campaigns:"
+        f" orders {ratios['orders_program_vs_program_without_campaigns']:.2f}"
+        f"  ({report['program']})"
     )
     for target, met in report["targets"].items():
         console.print(f"  {'[green]met[/]' if met else '[red]MISSED[/]'}  {target}")
