@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from core.demo import summary_sections
+from core.events.internal import EventSource, register_event_source
 from core.members import MemberSection, member_sections
 from loyalty import handlers as _handlers  # noqa: F401  (subscribes the event handlers)
 from loyalty import jobs as _jobs  # noqa: F401  (declares the actors, registers the jobs)
@@ -17,6 +18,22 @@ from loyalty.member_view import fetch_loyalty, print_demo_summary, render_loyalt
 from loyalty.variables import register_cel_fields
 
 register_cel_fields()  # member.tier, member.tier_rank, member.referrals; events' data
+
+# The engine events loyalty emits, and for which programs (tiers_store, tier_recalc: a grace of 0
+# downgrades at once, with no pending notice; referral_store settles only with a referral:).
+register_event_source(
+    EventSource("tier.changed", lambda file: len(file.tiers.levels) > 1, "two tier levels or more")
+)
+register_event_source(
+    EventSource(
+        "tier.downgrade_pending",
+        lambda file: len(file.tiers.levels) > 1 and file.tiers.downgrade_grace_days > 0,
+        "two tier levels or more and downgrade_grace_days above 0 (0 downgrades at once)",
+    )
+)
+register_event_source(
+    EventSource("referral.qualified", lambda file: file.referral is not None, "a referral: section")
+)
 
 
 def register_cli(app: typer.Typer) -> None:
