@@ -34,7 +34,7 @@ from core.program.kinds import expression_sites as registered_sites
 from core.program.program_file import BoostRule, ProgramFile
 from core.program.yamlsource import ProgramIssue, locate, position_inside
 
-__all__ = ["Site", "check_expressions", "check_site", "expression_sites"]
+__all__ = ["Site", "check_expressions", "check_site", "expression_sites", "site_issue"]
 
 
 def check_expressions(files: LoadedFiles) -> list[ProgramIssue]:
@@ -76,12 +76,12 @@ def check_site(site: Site, program: Any | None) -> list[ProgramIssue]:
         report = TypeReport()  # syntax (or nesting) this checker does not parse: evaluated only
     if report.problems:
         return [
-            _issue(site, problem.message, problem.hint, at=problem.at)
+            site_issue(site, problem.message, problem.hint, at=problem.at)
             for problem in report.problems
         ]
     if report.result not in (BOOL, DYN):
         return [
-            _issue(
+            site_issue(
                 site,
                 f"{source!r} gives a {report.result}, but a condition must be true or false",
                 'compare it, such as member.tier == "gold" or member.paid_orders >= 1',
@@ -101,7 +101,7 @@ def _evaluate(site: Site, report: TypeReport, program: Any) -> list[ProgramIssue
             site.expression.is_true(seen)
         except ExpressionError as exc:
             hint = _null_hint(report, seen.get("member", {}), DESCRIPTIONS[name])
-            return [_issue(site, f"fails for {DESCRIPTIONS[name]}: {_reason(exc)}", hint)]
+            return [site_issue(site, f"fails for {DESCRIPTIONS[name]}: {_reason(exc)}", hint)]
     return []
 
 
@@ -132,7 +132,10 @@ def _null_hint(report: TypeReport, member: Mapping[str, Any], who: str) -> str |
     )
 
 
-def _issue(site: Site, message: str, hint: str | None, *, at: int | None = None) -> ProgramIssue:
+def site_issue(
+    site: Site, message: str, hint: str | None, *, at: int | None = None
+) -> ProgramIssue:
+    """An issue about an expression, at offset ``at`` of its text (its start without one)."""
     issue = site.document.issue(site.loc, message, hint=hint)
     if at is None:
         return issue
