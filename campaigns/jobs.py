@@ -72,8 +72,9 @@ def advance(journey_ids: list[str]) -> None:
 def run_due_steps(fire_time: str) -> None:
     """Enqueue every journey with a step due at ``fire_time``."""
     runtime = _runtime()
+    now = max(datetime.fromisoformat(fire_time), runtime.now())  # all that is due by now
     with runtime.engine.connect() as conn:
-        due = due_journey_ids(conn, now=datetime.fromisoformat(fire_time), limit=DUE_LIMIT)
+        due = due_journey_ids(conn, now=now, limit=DUE_LIMIT)
     enqueue_advance(due)
 
 

@@ -17,7 +17,9 @@ Misfires and coalescing, chosen on purpose:
 A **dynamic** job's trigger reads the data (the earliest journey step due, the next cart to
 become idle), so the time it answers changes as other jobs and events write. Both loops ask it
 again after every firing (``tick``) or every pass (``scheduler``), and it answers with the
-earliest due work strictly after its own previous firing, or ``now`` if that is overdue.
+earliest due work strictly after its own previous firing, or ``now`` if that is overdue. The
+scheduler fires it once per pass for all that is due, claimed under the earliest due time, so
+schedulers seeing the same work claim the same firing; the work takes what is due when it runs.
 """
 
 from __future__ import annotations
@@ -149,23 +151,50 @@ def run_scheduler(
     owner = owner or default_owner()
     start = clock.now()
     pending = {job.id: _first_pending(job, start) for job in jobs}
-    last: dict[str, datetime | None] = {job.id: None for job in jobs}
+    last: dict[str, datetime] = {}
     claimed = 0
     while not stop.is_set():
         now = clock.now()
         for job in jobs:
             if job.dynamic:
-                pending[job.id] = job.trigger.get_next_fire_time(last[job.id], now)
+                claimed += _fire_dynamic(job, pending, last, start=start, now=now,
+                                         engine=engine, owner=owner)  # fmt: skip
+                continue
             latest, pending[job.id] = _coalesce(job, pending[job.id], now)
             if latest is None:
                 continue
             if now - latest > job.misfire_grace:
                 log.warning("skipped %s at %s: overdue beyond its grace", job.id, latest)
                 continue
-            last[job.id] = latest
             claimed += fire(job, latest, engine=engine, now=now, owner=owner)
         clock.sleep(_seconds_until(pending.values(), clock.now(), max_sleep))
     return claimed
+
+
+def _fire_dynamic(
+    job: Job,
+    pending: dict[str, datetime | None],
+    last: dict[str, datetime],
+    *,
+    start: datetime,
+    now: datetime,
+    engine: Engine,
+    owner: str,
+) -> int:
+    """Fire a dynamic job once for everything due by ``now``, claimed under the earliest due
+    time: the schedulers that see the same due work claim the same firing, and one wins. The
+    work it enqueues takes everything due when it runs."""
+    after = last.get(job.id, start - job.misfire_grace)
+    due = job.trigger.get_next_fire_time(last.get(job.id), after + _EPSILON)
+    pending[job.id] = due
+    if due is None or due > now:
+        return 0
+    last[job.id] = now
+    pending[job.id] = None
+    if now - due > job.misfire_grace:
+        log.warning("skipped %s at %s: overdue beyond its grace", job.id, due)
+        return 0
+    return int(fire(job, due, engine=engine, now=now, owner=owner))
 
 
 def _first_pending(job: Job, start: datetime) -> datetime | None:

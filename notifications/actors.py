@@ -66,7 +66,8 @@ def release_due(fire_time: str) -> None:
 
     runtime = get_runtime()
     lease = get_dispatcher(runtime).options.sending_lease_s
-    ids = due_message_ids(runtime.engine, now=datetime.fromisoformat(fire_time), lease_s=lease)
+    now = max(datetime.fromisoformat(fire_time), runtime.now())  # all that is due by now
+    ids = due_message_ids(runtime.engine, now=now, lease_s=lease)
     enqueue_sends(ids)
 
 
