@@ -27,11 +27,11 @@ from apscheduler.triggers.cron import CronTrigger
 from campaigns.controls import paused_ids, write_first
 from campaigns.journeys import due_journey_ids, next_due_time
 from campaigns.scans import (
+    audience_in_range,
     enrol_abandoned_carts,
-    enrol_audience,
     enrol_birthdays,
     enrol_points_expiring,
-    member_ids_between,
+    enrol_scheduled,
     member_zones,
     next_birthday_firing,
     next_idle_cart_time,
@@ -118,11 +118,11 @@ def enrol_audience_range(
     campaign_id: str, fire_time: str, low: str | None, high: str | None
 ) -> None:
     def work(ctx: Any, campaign: Any, runtime: Any) -> list[str]:
-        ids = member_ids_between(ctx.conn, low, high)
-        return enrol_audience(
-            ctx.conn, campaign, ids, fire_time=datetime.fromisoformat(fire_time),
-            program=runtime.program, now=ctx.now,
-        )  # fmt: skip
+        chosen = audience_in_range(
+            ctx.conn, campaign, program=runtime.program, now=ctx.now, low=low, high=high
+        )
+        at = datetime.fromisoformat(fire_time)
+        return enrol_scheduled(ctx.conn, campaign, chosen, fire_time=at, now=ctx.now)
 
     _enrolling(campaign_id, work)
 

@@ -161,6 +161,35 @@ def enrol_audience(
     return enrol(conn, campaign, [Candidate(m, key) for m in chosen], now=now)
 
 
+def audience_in_range(
+    conn: Connection,
+    campaign: Campaign,
+    *,
+    program: Any,
+    now: datetime,
+    low: str | None,
+    high: str | None,
+) -> list[str]:
+    """The registered members ``low <= member_id < high`` in the audience now: chosen in SQL
+    where the audience translates (campaigns.audience_sql), else evaluated here in Python."""
+    from campaigns.audience_sql import audience_member_ids
+
+    chosen = audience_member_ids(conn, campaign, program=program, now=now, low=low, high=high)
+    if chosen is None:
+        everyone = member_ids_between(conn, low, high)
+        chosen = audience_members(conn, campaign, everyone, program=program, now=now)
+    return chosen
+
+
+def enrol_scheduled(
+    conn: Connection, campaign: Campaign, member_ids: Sequence[str], *, fire_time: datetime,
+    now: datetime,
+) -> list[str]:  # fmt: skip
+    """Enrol members a cron firing chose (its time is the trigger instance)."""
+    key = f"schedule:{fire_time.isoformat()}"
+    return enrol(conn, campaign, [Candidate(m, key) for m in member_ids], now=now)
+
+
 def member_zones(conn: Connection, business_zone: str) -> set[str]:
     """Every time zone a member lives in (members with none live in the business zone)."""
     found = conn.execute(select(members.c.timezone).distinct()).scalars()

@@ -305,3 +305,32 @@ def test_points_about_to_expire_bring_the_reminder_with_their_amount(
     assert message["member_id"] == "m-old" and message["campaign_id"] == "expiring"
     [journey] = shop.journeys()
     assert journey.context["points"]["expiring"] >= 100
+
+
+def test_a_schedule_enrols_its_audience_at_the_cron_time_and_no_one_else(
+    tmp_path: Path, db_url: str, engine: Any
+) -> None:
+    invite = {
+        "id": "invite",
+        "name": "Invite",
+        "kind": "marketing",
+        "trigger": {
+            "schedule": {"cron": "0 10 * * *", "audience": "member.paid_orders >= 1"}
+        },  # fmt: skip
+        "reentry_after": "30d",
+        "steps": [{"send": {"channel": "push", "template": "referral-invite"}}],
+    }
+    shop = Shop(tmp_path, db_url, invite)
+    shop.ingest(
+        registered("m-buyer", "2026-11-01 10:00"), registered("m-looker", "2026-11-01 10:00")
+    )
+    shop.ingest(paid("m-buyer", "o-1", "120.00", "2026-11-10 12:00"))
+
+    shop.tick(at("2026-11-21 09:00"), start=at("2026-11-20 11:00"))
+    before = shop.journeys()
+    shop.tick(at("2026-11-23 12:00"))
+
+    assert before == []
+    [journey] = shop.journeys()
+    assert journey.member_id == "m-buyer" and journey.enrolment_key.startswith("schedule:")
+    assert [m["member_id"] for m in shop.outbox()] == ["m-buyer"]  # once: re-entry after 30d
