@@ -200,7 +200,11 @@ class Campaign(_Strict):
     trigger: Trigger
     steps: tuple[Step, ...] = ()
     exit_on: tuple[EventType, ...] = ()
-    reentry_after: Duration | None = Field(default=None, description="default: enter only once")
+    reentry_after: Duration | None = Field(
+        default=None,
+        description="after entering, not again for this long; default: again once the journey "
+        "ended, never twice for one trigger instance (event, cart version, firing, birthday year)",
+    )
     goal: Goal | None = None
     experiment: Experiment | None = None
 

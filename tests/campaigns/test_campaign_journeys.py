@@ -314,9 +314,7 @@ def test_a_schedule_enrols_its_audience_at_the_cron_time_and_no_one_else(
         "id": "invite",
         "name": "Invite",
         "kind": "marketing",
-        "trigger": {
-            "schedule": {"cron": "0 10 * * *", "audience": "member.paid_orders >= 1"}
-        },  # fmt: skip
+        "trigger": {"schedule": {"cron": "0 10 * * *", "audience": "member.paid_orders >= 1"}},
         "reentry_after": "30d",
         "steps": [{"send": {"channel": "push", "template": "referral-invite"}}],
     }
