@@ -46,6 +46,7 @@ QUEUE = "campaigns"
 ADVANCE_BATCH = 200  # journeys per actor message (one transaction)
 DUE_LIMIT = 100_000  # journeys enqueued per firing; the next firing takes the rest
 MEMBERS_PER_RANGE = 20_000  # members per audience range (one actor message)
+SWEEP_OVERDUE = timedelta(minutes=2)  # a due step still waiting this long lost its message
 
 
 def _runtime() -> Any:
@@ -69,13 +70,18 @@ def advance(journey_ids: list[str]) -> None:
 
 
 @actor(queue_name=QUEUE, max_retries=5)
-def run_due_steps(fire_time: str) -> None:
-    """Enqueue every journey with a step due at ``fire_time``."""
+def run_due_steps(fire_time: str, overdue_s: float = 0) -> None:
+    """Enqueue every journey with a step due by now (by ``overdue_s`` seconds, for the sweep:
+    those are the ones whose actor message was lost, not the ones still queued)."""
     runtime = _runtime()
     now = max(datetime.fromisoformat(fire_time), runtime.now())  # all that is due by now
     with runtime.engine.connect() as conn:
-        due = due_journey_ids(conn, now=now, limit=DUE_LIMIT)
+        due = due_journey_ids(conn, now=now - timedelta(seconds=overdue_s), limit=DUE_LIMIT)
     enqueue_advance(due)
+
+
+def _sweep(at: datetime) -> Any:
+    return run_due_steps.send(at.isoformat(), SWEEP_OVERDUE.total_seconds())
 
 
 def _enrolling(campaign_id: str, work: Callable[[Any, Any, Any], list[str]]) -> None:
@@ -188,7 +194,7 @@ def campaign_jobs(runtime: Any) -> list[Job]:
         Job(
             id="campaigns.sweep",
             trigger=CronTrigger(minute="*/5", timezone="UTC"),
-            enqueue=_sender(run_due_steps.send),
+            enqueue=_sweep,
             misfire_grace=timedelta(minutes=5),
             description="runs due journey steps whose actor message was lost, every 5 minutes",
             simulated=False,
