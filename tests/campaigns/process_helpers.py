@@ -2,9 +2,9 @@
 `loyalty-engine worker` and `scheduler` subprocesses on this test's PostgreSQL database and its
 own Redis database, events ingested through Redis, and what the test reads back.
 
-Redis: each test process takes database 15 minus its xdist worker number (tests/conftest.py
-gives 9, 10, … to the other Redis tests), flushed before and after each test, so no test sees
-another's queues.
+Redis: each test claims an empty database among 1-8 (``SET NX`` of a claim key, so two test
+runs at once - two engineers, xdist workers - never share one; tests/conftest.py flushes 9 and
+up, the benchmarks use 12 and 13), and empties and frees it at the end.
 
 Redelivery: dramatiq's Redis broker gives the unacked messages of a dead worker back to their
 queue only in "maintenance", which a command runs with a 0.1 % chance, and only once the
@@ -47,9 +47,9 @@ from notifications.tables import messages
 
 EXAMPLE_PROGRAM = Path(__file__).resolve().parents[2] / "examples" / "program"
 ENGINE_COMMAND = str(Path(sys.executable).with_name("loyalty-engine"))
-_XDIST = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 REDIS_BASE = os.environ.get("LOYALTY_TEST_REDIS", "redis://127.0.0.1:6379/9").rsplit("/", 1)[0]
-REDIS_DB = 15 - _XDIST
+REDIS_DATABASES = range(8, 0, -1)
+CLAIM_KEY = "loyalty-test:claimed-by"
 START_TIMEOUT_S = 40.0
 # What each kind of process logs once it serves (a worker: once its worker process does).
 READY = {"worker": "Worker process is ready for action", "scheduler": "scheduler starting"}
@@ -264,11 +264,14 @@ class Settled:
         rows = fetch_journeys(self.engine)
         where = Counter(f"{r.campaign_id}:{r.status}:{r.step_id}" for r in rows)
         due = sorted({r.next_run_at.isoformat() for r in rows if r.status == "active"})
-        sending = Counter(m.status for m in fetch_messages(self.engine))
+        found = fetch_messages(self.engine)
+        sending = Counter(m.status for m in found)
+        unsent = Counter(f"{m.template_id}:{m.status}" for m in found if m.status in UNSENT)
         unfinished = unfinished_messages(self.redis_url)
         self.state = (
             f"{len(rows)} of {self.expected} journeys {dict(where)}, due {due[:3]}; "
-            f"messages {dict(sending)}; {unfinished} actor message(s) in Redis"
+            f"messages {dict(sending)} (unsent {dict(unsent)}); {unfinished} actor message(s) "
+            f"in Redis, dead-lettered {dead_lettered(self.redis_url)}"
         )
         ended = all(row.status != "active" for row in rows)
         quiet = not UNSENT & set(sending) and unfinished == 0
@@ -309,18 +312,31 @@ def dead_lettered(redis_url: str) -> dict[str, int]:
 
 @contextmanager
 def own_redis_database() -> Iterator[str]:
-    """This test process's own Redis database, empty (the module docstring says which)."""
-    url = f"{REDIS_BASE}/{REDIS_DB}"
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.fail(f"Redis is not reachable at {url} ({exc}); start it (see tests/conftest.py)")
+    """An empty Redis database claimed for this test (see the module docstring)."""
+    client, url = _claim_redis_database()
     try:
         yield url
     finally:
-        client.flushdb()
+        for key in client.scan_iter():
+            client.delete(key)  # the claim key too: the database is free again
         client.close()
+
+
+def _claim_redis_database() -> tuple[redis.Redis, str]:
+    owner = f"{os.uname().nodename}:{os.getpid()}"
+    for number in REDIS_DATABASES:
+        url = f"{REDIS_BASE}/{number}"
+        client = redis.Redis.from_url(url)
+        try:
+            claimed = client.set(CLAIM_KEY, owner, nx=True, ex=600)
+        except redis.exceptions.ConnectionError as exc:
+            pytest.fail(f"Redis is not reachable at {url} ({exc}); start it: see tests/conftest.py")
+        if claimed and client.dbsize() == 1:
+            return client, url
+        if claimed:  # not empty: someone else's data; leave it alone
+            client.delete(CLAIM_KEY)
+        client.close()
+    pytest.fail(f"no empty Redis database among {REDIS_BASE}/1-8; free one (FLUSHDB) or wait")
 
 
 @contextmanager
