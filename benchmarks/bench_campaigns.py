@@ -15,8 +15,9 @@ example (``examples/home-goods/program``). Measured:
   its first steps enqueued; beside the Python path of today's ``enrol_audience`` on a few ranges
   and a per-member loop over a sample, both extrapolated and rolled back;
 * ``journey steps``: due journeys of ``cart-abandonment`` (arm ``coupon-first``: issue a coupon,
-  then send it) run by ``python -m dramatiq worker:broker`` processes on Redis, as ``loyalty-engine
-  worker`` runs them, after a warm-up; beside a one-process baseline of the same steps.
+  then send it) run by dramatiq worker processes on Redis, as ``loyalty-engine worker`` runs
+  them (``worker.py``'s broker, in a Redis namespace of the run's own), after a warm-up;
+  beside a one-process baseline of the same steps.
 
 Usage: ``python -m benchmarks.bench_campaigns [--members 1000000] [--steps 100000] …``.
 """
@@ -108,7 +109,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add(
         "--redis-url",
         default=os.environ.get("LOYALTY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
-        help="a Redis database for the benchmark's queues (its dramatiq keys are cleared)",
+        help="the Redis for the benchmark's queues (under a namespace of the run's own)",
     )
     add("--output", type=Path, default=RESULT_FILE)
     add("--markdown", type=Path, default=MARKDOWN_FILE)
@@ -116,13 +117,46 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_known_args(argv)[0]  # `python -m benchmarks` passes others' options
 
 
+# The Redis database is shared with other people's tests and workers (tests take 9 and up, one
+# per xdist worker), so the benchmark's queues live under a namespace of its own run: another
+# consumer of ``dramatiq:campaigns`` on the same database can neither take nor add its messages.
+NAMESPACE_ENV = "LOYALTY_BENCH_REDIS_NAMESPACE"
+
+
+def _namespace() -> str:
+    return os.environ.setdefault(NAMESPACE_ENV, f"bench-campaigns-{os.getpid()}")
+
+
 def _setup_process(url: str, redis_url: str) -> Any:
     """Every actor bound to Redis (enqueues go there), the program loaded; returns it."""
-    import worker
     from core.settings import Settings
 
-    worker.setup(Settings(_env_file=None, database_url=url, redis_url=redis_url))  # type: ignore[call-arg]
+    install_bench_broker(Settings(_env_file=None, database_url=url, redis_url=redis_url))  # type: ignore[call-arg]
     return _program()
+
+
+def install_bench_broker(settings: Any) -> Any:
+    """``worker.setup`` with the run's namespace: every actor declared, the middleware of
+    ``core.broker.build_broker``, the Redis broker installed."""
+    from dramatiq.brokers.redis import RedisBroker
+
+    from core.broker import install_broker, middleware_for
+    from core.processes import import_actors
+
+    import_actors()
+    broker = RedisBroker(url=settings.redis_url, namespace=_namespace(),
+                         middleware=middleware_for(settings))  # fmt: skip
+    return install_broker(broker)
+
+
+def __getattr__(name: str) -> Any:
+    # The step workers run ``python -m dramatiq benchmarks.bench_campaigns:broker``: worker.py's
+    # broker, in the run's namespace (LOYALTY_* settings from the environment, as worker.py).
+    if name == "broker":
+        from core.settings import get_settings
+
+        return install_bench_broker(get_settings())
+    raise AttributeError(name)
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -645,12 +679,13 @@ def start_workers(url: str, args: argparse.Namespace, work: Path) -> subprocess.
         "LOYALTY_REDIS_URL": args.redis_url,
         "LOYALTY_PROGRAM_DIR": str(PROGRAM),
         "LOYALTY_OUTBOX": str(work / "outbox.jsonl"),
+        NAMESPACE_ENV: _namespace(),
     }
     command = [
         sys.executable,
         "-m",
         "dramatiq",
-        "worker:broker",
+        "benchmarks.bench_campaigns:broker",
         "--processes",
         str(args.workers),
         "--threads",
@@ -754,13 +789,13 @@ def _sample(conn: Connection, query: str, args: argparse.Namespace) -> list[str]
 
 def _clear_queues(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match="dramatiq:*"):
+    for key in client.scan_iter(match=f"{_namespace()}:*"):
         client.delete(key)
 
 
 def _queued(redis_url: str) -> int:
-    """Messages waiting on the campaigns queue."""
-    return int(redis.Redis.from_url(redis_url).hlen("dramatiq:campaigns.msgs"))
+    """Messages waiting on the run's campaigns queue."""
+    return int(redis.Redis.from_url(redis_url).hlen(f"{_namespace()}:campaigns.msgs"))
 
 
 def _timing(timing: Any, *, rows: int) -> dict[str, Any]:
@@ -886,7 +921,7 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             cpu,
             "",
-            *NOTES,
+            NOTES,
             "## Machine",
             "",
             f"{m['nproc']} cores ({m['cpu_model']}), {m['ram_gib']} GiB RAM, PostgreSQL "
@@ -908,7 +943,75 @@ def _plain(value: Any) -> str:
     )
 
 
-NOTES: list[str] = []
+NOTES = """## What is measured
+
+* **Data** (generated inside PostgreSQL, seeded, before the clock starts): members with contacts
+  and consents (60% with a push token), orders spread over the two years before the scans'
+  moment (none in its last two days), 5% refunded (half in part), every tenth member referred
+  (60% of the referrals settled), carts: the abandoned ones (open, idle inside the scan's window,
+  above `min_total`, each of another member), a fifth as many too small, a fifth whose member
+  paid after the cart changed, 1% not yet idle, the rest converted (75%) or idle for days.
+* **cart scan**: `enrol_abandoned_carts` in one transaction, as the `campaigns.scan_carts` actor
+  runs it, then `enqueue_advance` to Redis after the commit. Checked: exactly the abandoned
+  carts claimed and enrolled (the 10% holdout enters completed), one message per 200 journeys.
+  The **per-cart loop** reads each sampled cart by key, checks the rule in Python, asks whether
+  its member ordered since, claims it and enrols it alone; rolled back, extrapolated per cart.
+* **schedule audience**: `referral-invite` (`member.paid_orders >= 1 && member.referrals == 0 &&
+  member.days_since_last_order <= 30`, wholly translated). What `plan_audience` does (count,
+  `plan_ranges`, `MEMBERS_PER_RANGE` = 20,000), then the ranges shared by two worker processes,
+  each range one transaction: `audience_member_ids`, `enrol`, `enqueue_advance` after the
+  commit, as `enrol_audience_range` would with the SQL wired in. Checked: on the sample the SQL
+  and the per-member loop choose the same members; on the first ranges the Python path enrols
+  as many; the journeys are the members chosen. The **Python path** is today's `enrol_audience`
+  (histories fetched per range, `member_variables` and the CEL library per member); the
+  **per-member loop** fetches one member's history at a time. Both rolled back, extrapolated.
+* **journey steps**: journeys of `cart-abandonment`, arm `coupon-first` (issue `cart-rescue-10`,
+  then send `cart-coupon` on the first of push, SMS, e-mail the member can receive; marketing:
+  consent, quiet hours and caps apply), due a minute before the wall clock, each of another
+  member; `python -m dramatiq benchmarks.bench_campaigns:broker --queues campaigns` (worker.py's
+  broker and middleware, in a Redis namespace of the run's own), 2 processes × 4 threads
+  (`loyalty-engine worker`'s defaults). 1,600 journeys warm the workers up, then the timed
+  ones are enqueued and the clock stops when every step row is written. The sends they queue
+  wait on the `notifications` queue, which no worker serves here (delivery is the notifications
+  benchmark). **One process**: `advance_journeys` on the same kind of journeys in this process,
+  batch after batch, rolled back (committing instead changed nothing measurable: 1,879 steps/s
+  in a separate run).
+* Ingest with the full program is `benchmarks/bench_ingest_program.py` (BENCHMARKS.md).
+
+## Where the time goes, and what would help
+
+Profiles of 2026-12-02 (cProfile, per-statement timing through SQLAlchemy events, py-spy on a
+running worker, `EXPLAIN (ANALYZE, BUFFERS)`), on the data above, load 2-5:
+
+* **Enrolment inserts** (cart scan and audience): `journeys.enrol` sends 1,000-row `VALUES`
+  lists (SQLAlchemy's insertmanyvalues): every batch is a new query text that psycopg parses
+  again with regexes. In the cart scan the journeys insert took 3.0 s of 6.1 s, 2.1 s of it that
+  parsing; `version_of(campaign)` (the campaign's JSON and a hash, once per row) 0.5 s. The
+  same rows through one `INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING` (the form
+  of `core.db.bulk_insert`) took 0.33-0.40 s instead of 1.9-2.0 s for 10,492 journeys.
+  Suggestion: `core.db.bulk_insert` with a bare `ON CONFLICT DO NOTHING` (the journeys have two
+  unique keys), used by `enrol`; `version_of` once per call.
+* **Audience statement**: `orders` is read through `ix_orders_member_id`, but orders lie in the
+  order they were paid, so one range's 60,000 orders sit on 43,000 of the table's 85,600 pages:
+  474 ms per range, 44 s for the 50 ranges run one after the other (one statement over every
+  member: 9.6 s; 4 ranges of 250,000 members: 20.8 s). With a covering index
+  `orders (member_id, paid_at) INCLUDE (order_id, total)` it is an index-only scan: 41 ms per
+  range, 2.5 s for all 50. That index is core's (`core/events/tables.py`, a migration);
+  `fetch_histories` reads orders by member too. With it and the unnest insert a range costs
+  about 130 ms: the whole audience would take about 5 s on two workers.
+* **Journey steps**: CPU per step is 420-540 µs in a worker (780 under heavy load) plus 230 µs
+  in PostgreSQL, so two cores top out near 2,500-3,000 steps/s with nothing else running. Other
+  people's work moves the rate a lot: in side runs minutes apart, 2 × 4 workers did 469 and
+  1,773 steps/s (2 × 1: 1,164/s, 4 × 1: 1,136/s), which is also why the one-process baseline,
+  run first, can come out above the workers. In a worker (py-spy), `steps._end` (one `UPDATE`
+  per journey) is 30-39% of the busy time; `effects.run_round` 35% (`message_variables_for`
+  20%: `member_values` builds every `member` field, refunds and tiers included, for a template
+  that shows a name and a coupon; `request_messages` 10%); `_record` 5%; `version_of` 4%.
+  Suggestions: end a batch's completed journeys with one `UPDATE … WHERE journey_id =
+  ANY(:ids)`; fetch only the member fields the templates read (`fetch_histories(fields=…)`);
+  the coupon's discount text (babel number formatting per coupon) once per coupon and locale.
+
+"""
 
 
 if __name__ == "__main__":
