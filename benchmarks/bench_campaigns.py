@@ -10,10 +10,11 @@ example (``examples/home-goods/program``). Measured:
   new journeys to Redis; beside a per-cart loop over a sample (each cart read, checked, claimed
   and enrolled on its own), extrapolated and rolled back;
 * ``schedule audience``: ``referral-invite``'s audience over every member, in the ranges
-  ``campaigns.plan_audience`` plans, shared by two worker processes; each range is chosen by
-  ``campaigns.audience_sql.audience_member_ids``, enrolled with ``campaigns.journeys.enrol`` and
-  its first steps enqueued; beside the Python path of today's ``enrol_audience`` on a few ranges
-  and a per-member loop over a sample, both extrapolated and rolled back;
+  ``campaigns.plan_audience`` plans, shared by two worker processes; each range as
+  ``enrol_audience_range`` runs it (``scans.audience_in_range``: SQL through
+  ``campaigns.audience_sql``, then ``enrol_scheduled``) with its first steps enqueued; beside the
+  Python path (``enrol_audience``, for audiences that do not translate) on a few ranges and a
+  per-member loop over a sample, both extrapolated and rolled back;
 * ``journey steps``: due journeys of ``cart-abandonment`` (arm ``coupon-first``: issue a coupon,
   then send it) run by dramatiq worker processes on Redis, as ``loyalty-engine worker`` runs
   them (``worker.py``'s broker, in a Redis namespace of the run's own), after a warm-up;
@@ -459,7 +460,7 @@ def _audience_result(
         "client_cpu_seconds": round(cpu, 2),  # this process and the two workers
         "ranges": len(done),
         "members_in_audience": chosen,
-        "decided_in_python": sum(part["undecided"] for part in done),
+        "translated_whole": _translated_whole(),
         "active_journeys": sum(part["created"] for part in done),
         "advance_messages": queued,
         "slowest_range_s": max(part["seconds"] for part in done),
@@ -468,6 +469,15 @@ def _audience_result(
         "loop_vs_set": round(loop["extrapolated_seconds"] / seconds, 1),
         "python_ranges_vs_set": round(python["extrapolated_seconds"] / seconds, 1),
     }
+
+
+def _translated_whole() -> bool:
+    """Whether campaigns.audience_sql translates the audience whole (no member left to Python)."""
+    from campaigns.audience_sql import translate_audience
+
+    source = _campaign(AUDIENCE_CAMPAIGN).trigger.schedule.audience.source
+    found = translate_audience(source, program=_program(), now=NOW, dialect="postgresql")
+    return found is not None
 
 
 def audience_loop(
@@ -542,34 +552,23 @@ def _warm(_: int) -> None:
 
 
 def _enrol_range(bounds: tuple[str | None, str | None]) -> dict[str, Any]:
-    """One ``enrol_audience_range`` message, with the audience chosen in SQL."""
-    from campaigns.audience_sql import audience_member_ids
+    """What one ``enrol_audience_range`` message does: ``audience_in_range`` (SQL where the
+    audience translates), ``enrol_scheduled``, the first steps enqueued after the commit."""
     from campaigns.jobs import enqueue_advance
-    from campaigns.journeys import Candidate, enrol
-    from campaigns.scans import audience_members, member_ids_between
+    from campaigns.scans import audience_in_range, enrol_scheduled
     from core.events.handlers import unit_of_work
 
     started = time.perf_counter()
     program, (low, high) = _worker_state["program"], bounds
     campaign = program.campaigns[AUDIENCE_CAMPAIGN]
     with unit_of_work(_worker_state["engine"], now=NOW, program=program) as ctx:
-        chosen = audience_member_ids(
-            ctx.conn, campaign, program=program, now=NOW, low=low, high=high
-        )
-        undecided = 0
-        if chosen is None:  # not translatable: the Python path
-            ids = member_ids_between(ctx.conn, low, high)
-            chosen, undecided = (
-                audience_members(ctx.conn, campaign, ids, program=program, now=NOW),
-                len(ids),
-            )
-        key = f"schedule:{NOW.isoformat()}"
-        created = enrol(ctx.conn, campaign, [Candidate(m, key) for m in chosen], now=NOW)
+        chosen = audience_in_range(ctx.conn, campaign, program=program, now=NOW, low=low,
+                                   high=high)  # fmt: skip
+        created = enrol_scheduled(ctx.conn, campaign, chosen, fire_time=NOW, now=NOW)
         ctx.after_commit(lambda: enqueue_advance(created))
     return {
         "chosen": len(chosen),
         "created": len(created),
-        "undecided": undecided,
         "seconds": round(time.perf_counter() - started, 3),
     }
 
@@ -882,8 +881,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"| schedule audience `{AUDIENCE_CAMPAIGN}`: {audience['rows']:,} members in "
         f"{audience['ranges']} ranges on {report['results']['steps']['workers']} processes, "
         f"{audience['members_in_audience']:,} enrolled | ≤ {TARGET_AUDIENCE_S:.0f} s "
-        f"({verdict[1]}) | **{audience['seconds']} s** | Python path (today's "
-        f"`enrol_audience`): {audience['python_ranges']['seconds']} s for "
+        f"({verdict[1]}) | **{audience['seconds']} s** | Python path "
+        f"(`enrol_audience`): {audience['python_ranges']['seconds']} s for "
         f"{audience['python_ranges']['members']:,} members → "
         f"{audience['python_ranges']['extrapolated_seconds']:,} s; per-member loop: "
         f"{audience['loop']['seconds']} s for {audience['loop']['members']:,} → "
@@ -899,7 +898,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"CPU: cart scan {cart['client_cpu_seconds']} s client + {cart['server_cpu_seconds']} s "
         f"server; audience {audience['client_cpu_seconds']} s (this process and its workers) + "
         f"{audience['server_cpu_seconds']} s server, slowest range {audience['slowest_range_s']}"
-        f" s, {audience['decided_in_python']} members decided in Python; steps "
+        f" s, audience translated to SQL whole: {audience['translated_whole']}; steps "
         f"{steps['worker_cpu_us_per_step']} µs of worker CPU + {steps['server_cpu_us_per_step']}"
         f" µs of server CPU per step (one process: {steps['one_process']['client_cpu_us_per_step']}"
         f" µs); outcomes {steps['step_outcomes']}."
@@ -959,11 +958,13 @@ NOTES = """## What is measured
 * **schedule audience**: `referral-invite` (`member.paid_orders >= 1 && member.referrals == 0 &&
   member.days_since_last_order <= 30`, wholly translated). What `plan_audience` does (count,
   `plan_ranges`, `MEMBERS_PER_RANGE` = 20,000), then the ranges shared by two worker processes,
-  each range one transaction: `audience_member_ids`, `enrol`, `enqueue_advance` after the
-  commit, as `enrol_audience_range` would with the SQL wired in. Checked: on the sample the SQL
+  each range one transaction doing what `enrol_audience_range` does: `audience_in_range`
+  (`campaigns.audience_sql` where the audience translates), `enrol_scheduled`,
+  `enqueue_advance` after the commit. Checked: on the sample the SQL
   and the per-member loop choose the same members; on the first ranges the Python path enrols
-  as many; the journeys are the members chosen. The **Python path** is today's `enrol_audience`
-  (histories fetched per range, `member_variables` and the CEL library per member); the
+  as many; the journeys are the members chosen. The **Python path** is `enrol_audience`, what
+  runs for an audience that does not translate (histories fetched per range, `member_variables`
+  and the CEL library per member); the
   **per-member loop** fetches one member's history at a time. Both rolled back, extrapolated.
 * **journey steps**: journeys of `cart-abandonment`, arm `coupon-first` (issue `cart-rescue-10`,
   then send `cart-coupon` on the first of push, SMS, e-mail the member can receive; marketing:
