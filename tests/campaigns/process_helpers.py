@@ -9,9 +9,9 @@ up, the benchmarks use 12 and 13), and empties and frees it at the end.
 Redelivery: dramatiq's Redis broker gives the unacked messages of a dead worker back to their
 queue only in "maintenance", which a command runs with a 0.1 % chance, and only once the
 worker's heartbeat is 60 s old (``RedisBroker(heartbeat_timeout=60_000,
-maintenance_chance=1_000)``; core/broker.py sets neither). :class:`DeadWorkerReaper` runs that
-same maintenance (dramatiq's own Lua script) on every call with a short heartbeat timeout, so a
-test of a killed worker takes seconds, not minutes.
+maintenance_chance=1_000)``; core/broker.py sets neither). :class:`Recovery` runs that same
+maintenance (dramatiq's own Lua script) on every call with a short heartbeat timeout, so a test
+of a killed worker takes seconds, not minutes.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ from core.events.intake import Intake, ingest
 from core.program.loader import Program
 from core.settings import Settings
 from coupons.tables import coupon_codes
+from notifications.actors import release_due
+from notifications.dispatch import QUEUED_GRACE
 from notifications.tables import messages
 
 EXAMPLE_PROGRAM = Path(__file__).resolve().parents[2] / "examples" / "program"
@@ -278,12 +280,19 @@ class Settled:
         return len(rows) == self.expected and ended and quiet
 
 
-class DeadWorkerReaper:
-    """Dramatiq's maintenance, on every call: the unacked messages of a worker whose heartbeat
-    is older than ``heartbeat_timeout_ms`` go back to their queues (see the module docstring).
-    A live worker beats about once a second: each of its consumers polls Redis that often."""
+class Recovery:
+    """What time would bring after a worker died, sooner, called on every poll:
 
-    def __init__(self, redis_url: str, *, heartbeat_timeout_ms: int) -> None:
+    * dramatiq's maintenance: the unacked messages of a worker whose heartbeat is older than
+      ``heartbeat_timeout_ms`` go back to their queues (see the module docstring); a live
+      worker beats about once a second, as each of its consumers polls Redis that often;
+    * the release job two minutes on (``notifications.dispatch.QUEUED_GRACE``): a message left
+      ``queued`` with no actor message anywhere (its worker died between the commit that
+      recorded it and the enqueue after that commit) is sent.
+    """
+
+    def __init__(self, engine: Engine, redis_url: str, *, heartbeat_timeout_ms: int) -> None:
+        self.engine, self.redis_url, self.released_at = engine, redis_url, 0.0
         self.broker = RedisBroker(url=redis_url, heartbeat_timeout=heartbeat_timeout_ms,
                                   maintenance_chance=MAINTENANCE_SCALE)  # fmt: skip
 
@@ -291,6 +300,11 @@ class DeadWorkerReaper:
         for queue in worker.queue_names(worker.get_broker()):
             for name in (queue, dq_name(queue)):
                 self.broker.do_qsize(name)
+        if time.monotonic() - self.released_at < 2 or unfinished_messages(self.redis_url):
+            return
+        if any(m.status == "queued" for m in fetch_messages(self.engine)):
+            self.released_at = time.monotonic()
+            release_due.send((datetime.now(UTC) + QUEUED_GRACE).isoformat())
 
     def close(self) -> None:
         self.broker.client.close()

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from process_helpers import (
-    DeadWorkerReaper,
     Engines,
+    Recovery,
     Settled,
     cart_updated,
     dead_lettered,
@@ -152,13 +152,13 @@ def test_a_worker_killed_mid_journey_neither_repeats_nor_loses_a_step(
     if not at_kill:
         engines.wait_for(lambda: len(fetch_steps(pg_engine)) >= 4, "first steps", timeout_s=20)
         at_kill = kill_and_replace(engines, pg_engine)
-    reaper = DeadWorkerReaper(engines.redis_url, heartbeat_timeout_ms=4_000)
+    recovery = Recovery(pg_engine, engines.redis_url, heartbeat_timeout_ms=4_000)
     try:
         engines.wait_for(Settled(pg_engine, engines.redis_url, len(people)),
                          "every journey to end and every message to go", timeout_s=50,
-                         each_poll=reaper)  # fmt: skip
+                         each_poll=recovery)  # fmt: skip
     finally:
-        reaper.close()
+        recovery.close()
 
     # then the kill came mid-journey, and no step ran twice and none was lost
     assert {r.status for r in at_kill} == {"active"}, "killed after a journey completed"
