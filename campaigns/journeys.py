@@ -81,8 +81,9 @@ def enrol(
     for candidate in candidates:
         first.setdefault(candidate.member_id, candidate)
     blocked = blocked_members(conn, campaign, list(first), now=now)
+    version = version_of(campaign)
     rows = [
-        _row(campaign, candidate, now)
+        _row(campaign, candidate, now, version)
         for member_id, candidate in first.items()
         if member_id not in blocked
     ]
@@ -96,7 +97,7 @@ def enrol(
     return created
 
 
-def _row(campaign: Campaign, candidate: Candidate, now: datetime) -> dict[str, Any]:
+def _row(campaign: Campaign, candidate: Candidate, now: datetime, version: str) -> dict[str, Any]:
     arm = assign_arm(campaign, candidate.member_id)
     steps = steps_of(campaign, arm) or ()
     first_step = step_ids(steps)[0] if steps else None
@@ -106,7 +107,7 @@ def _row(campaign: Campaign, candidate: Candidate, now: datetime) -> dict[str, A
         "campaign_id": campaign.id,
         "member_id": candidate.member_id,
         "enrolment_key": candidate.trigger_key[:400],
-        "version": version_of(campaign),
+        "version": version,
         "arm": arm,
         "status": "completed" if holdout else "active",
         "reason": "holdout" if holdout else None,

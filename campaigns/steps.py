@@ -170,19 +170,17 @@ def _execute(ctx: HandlerContext, runs: list[Run], report: AdvanceReport) -> Non
         outcomes = run_round(ctx, active)
         _record(ctx.conn, [(run, outcomes[id(run)]) for run in active], ctx.now)
         report.steps += len(active)
-        still: list[Run] = []
+        waiting = [run for run in active if run.step.wait is not None]
+        done = [
+            run for run in active if run.step.wait is None and run.position + 1 == len(run.steps)
+        ]
+        _move(ctx.conn, waiting, now=ctx.now)
+        _complete(ctx.conn, done, now=ctx.now)
+        report.completed += len(done)
+        stopped = {id(run) for run in waiting + done}
+        active = [run for run in active if id(run) not in stopped]
         for run in active:
-            if run.step.wait is not None:
-                following = run.ids[run.position + 1] if run.position + 1 < len(run.ids) else None
-                _move(ctx.conn, run, step_id=following, at=ctx.now + run.step.wait, now=ctx.now)
-            elif run.position + 1 == len(run.steps):
-                _end(ctx.conn, [run.row.journey_id], status="completed", reason=None,
-                     now=ctx.now, version=version_of(run.campaign))  # fmt: skip
-                report.completed += 1
-            else:
-                run.position += 1
-                still.append(run)
-        active = still
+            run.position += 1
 
 
 def _record(conn: Connection, done: list[tuple[Run, Outcome]], now: datetime) -> None:
@@ -210,19 +208,55 @@ def _record(conn: Connection, done: list[tuple[Run, Outcome]], now: datetime) ->
 _BY_ID = journeys.c.journey_id == bindparam("jid")
 
 
-def _move(conn: Connection, run: Run, *, step_id: str | None, at: datetime, now: datetime) -> None:
-    conn.execute(
+def _move(conn: Connection, runs: list[Run], *, now: datetime) -> None:
+    """Journeys at a wait: due again when it ends, at the step after it (None: they end)."""
+    if not runs:
+        return
+    statement = (
         update(journeys)
-        .where(journeys.c.journey_id == run.row.journey_id)
+        .where(_BY_ID)
         .values(
-            step_id=step_id,
-            next_run_at=at,
-            version=version_of(run.campaign),
+            step_id=bindparam("next_step"),
+            next_run_at=bindparam("due"),
+            version=bindparam("running"),
             attempts=0,
             last_error=None,
             updated_at=now,
         )
     )
+    conn.execute(
+        statement,
+        [
+            {
+                "jid": run.row.journey_id,
+                "next_step": run.ids[run.position + 1] if run.position + 1 < len(run.ids) else None,
+                "due": now + run.step.wait,  # type: ignore[operator]
+                "running": version_of(run.campaign),
+            }
+            for run in runs
+        ],
+    )
+
+
+def _complete(conn: Connection, runs: list[Run], *, now: datetime) -> None:
+    """Journeys past their last step, in one statement per campaign version."""
+    by_version: dict[str, list[str]] = {}
+    for run in runs:
+        by_version.setdefault(version_of(run.campaign), []).append(run.row.journey_id)
+    for version, journey_ids in by_version.items():
+        conn.execute(
+            update(journeys)
+            .where(in_values(conn, journeys.c.journey_id, journey_ids))
+            .values(
+                status="completed",
+                reason=None,
+                step_id=None,
+                next_run_at=None,
+                ended_at=now,
+                updated_at=now,
+                version=version,
+            )
+        )
 
 
 def _end(

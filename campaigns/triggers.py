@@ -20,7 +20,12 @@ from campaigns.definitions import Campaign
 from campaigns.journeys import Candidate, enrol, exit_journeys, fetch_active
 from campaigns.tables import journey_steps
 from core.cel.history import fetch_histories
-from core.cel.variables import VariableSettings, event_variables, member_variables
+from core.cel.variables import (
+    VariableSettings,
+    event_variables,
+    member_fields_read,
+    member_variables,
+)
 from core.db import in_values
 from core.events.handlers import HandlerContext
 from core.events.types import Event, OrderPaid
@@ -118,14 +123,21 @@ def journey_member(event: Event) -> str:
 
 def _matching(ctx: HandlerContext, when: Any, events: Sequence[Event]) -> list[Event]:
     settings = VariableSettings.from_program(ctx.program)
-    histories = fetch_histories(ctx.conn, [e.member_id for e in events], program=ctx.program)
+    fields = member_fields_read([when.source])
+    histories = (
+        fetch_histories(ctx.conn, [e.member_id for e in events], program=ctx.program, fields=fields)
+        if fields != frozenset()
+        else {}
+    )  # a when: that reads no member field (event.data.direction == "up") fetches nothing
     chosen = []
     for event in events:
         exclude = event.data.order_id if isinstance(event.data, OrderPaid) else None
         variables = event_variables(event, settings.zone)
-        variables["member"] = member_variables(
-            histories[event.member_id], settings, at=event.occurred_at, exclude_order=exclude
-        )
+        if event.member_id in histories:
+            variables["member"] = member_variables(
+                histories[event.member_id], settings, at=event.occurred_at,
+                exclude_order=exclude, fields=fields,
+            )  # fmt: skip
         if when.is_true(variables):
             chosen.append(event)
     return chosen
