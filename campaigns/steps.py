@@ -175,6 +175,7 @@ def _execute(ctx: HandlerContext, runs: list[Run], report: AdvanceReport) -> Non
             run for run in active if run.step.wait is None and run.position + 1 == len(run.steps)
         ]
         _move(ctx.conn, waiting, now=ctx.now)
+        _recheck_after_commit(ctx, waiting)
         _complete(ctx.conn, done, now=ctx.now)
         report.completed += len(done)
         stopped = {id(run) for run in waiting + done}
@@ -236,6 +237,25 @@ def _move(conn: Connection, runs: list[Run], *, now: datetime) -> None:
             for run in runs
         ],
     )
+
+
+def _recheck_after_commit(ctx: HandlerContext, runs: list[Run]) -> None:
+    """A wait shorter than this transaction may end before it commits, after the due-steps
+    job last looked: have those journeys run as soon as the commit makes their wait visible."""
+    if not runs:
+        return
+    due = [(run.row.journey_id, ctx.now + run.step.wait) for run in runs]  # type: ignore[operator]
+
+    def enqueue_the_due() -> None:
+        from campaigns.jobs import enqueue_advance
+        from core.clock import get_clock
+
+        now = get_clock().now()
+        ready = [journey_id for journey_id, at in due if at <= now]
+        if ready:
+            enqueue_advance(ready)
+
+    ctx.after_commit(enqueue_the_due)
 
 
 def _complete(conn: Connection, runs: list[Run], *, now: datetime) -> None:
