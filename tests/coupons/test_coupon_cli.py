@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,15 @@ SPRING_HARVEST = "2027-04-05T12:00:00+08:00"
 
 
 @pytest.fixture
-def env(cli_env: Path, examples: Path) -> Path:
+def env(cli_env: Path, examples: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Lin in the Tea House program without its campaigns: her wallet holds only what a test
+    issues (the onboarding journey would give her its welcome coupon)."""
     tmp_path = cli_env
+    program = tmp_path / "program"
+    shutil.copytree(examples / "program", program)
+    for campaign in (program / "campaigns").glob("*.yaml"):
+        campaign.unlink()
+    monkeypatch.setenv("LOYALTY_PROGRAM_DIR", str(program))
     lin = {
         "id": "evt-1",
         "type": "member.registered",
