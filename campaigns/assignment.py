@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
+from typing import Any
 
 from campaigns.definitions import Campaign, Step
 
 MAIN = "main"
 HOLDOUT = "holdout"
+GLOBAL_CONTROL = "global_control"
 _SCALE = 16**15
 
 
@@ -23,8 +25,23 @@ def position(campaign_id: str, member_id: str, *, salt: str = "") -> Decimal:
     return Decimal(int(digest[:15], 16)) / _SCALE
 
 
-def assign_arm(campaign: Campaign, member_id: str) -> str:
+def control_share(program: Any) -> Decimal:
+    """``messaging.global_control`` of a loaded program (0 without a program)."""
+    if program is None:
+        return Decimal(0)
+    return Decimal(program.program_file.messaging.global_control)
+
+
+def in_global_control(member_id: str, share: Decimal) -> bool:
+    """Whether the member is in the program's global control group: the same members for every
+    campaign (the hash does not involve one), and the same as long as the share stays."""
+    return share > 0 and position("program:global_control", member_id) < share
+
+
+def assign_arm(campaign: Campaign, member_id: str, *, control: Decimal = Decimal(0)) -> str:
     """The arm the member is in: a variant name, ``holdout`` or ``main``."""
+    if campaign.kind == "marketing" and in_global_control(member_id, control):
+        return GLOBAL_CONTROL
     experiment = campaign.experiment
     if experiment is None:
         return MAIN
@@ -45,7 +62,7 @@ def assign_arm(campaign: Campaign, member_id: str) -> str:
 
 def steps_of(campaign: Campaign, arm: str) -> tuple[Step, ...] | None:
     """The steps an arm runs (None: the variant no longer exists; the holdout runs none)."""
-    if arm == HOLDOUT:
+    if arm in (HOLDOUT, GLOBAL_CONTROL):
         return ()
     if arm == MAIN:
         return campaign.steps or None

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from campaigns.assignment import control_share
 from campaigns.definitions import Campaign
 from campaigns.lookup import find_campaign
 from campaigns.queries import (
@@ -168,7 +169,7 @@ def _reason(
 
 def _carts(conn: Connection, campaign: Campaign, program: Any, now: datetime) -> list[str]:
     before = _claimed_at(conn, campaign, now)
-    enrol_abandoned_carts(conn, campaign, now=now)
+    enrol_abandoned_carts(conn, campaign, now=now, control=control_share(program))
     return sorted(_claimed_at(conn, campaign, now) - before)
 
 
@@ -188,7 +189,7 @@ def _audience(conn: Connection, campaign: Campaign, program: Any, now: datetime)
 
 def _birthdays(conn: Connection, campaign: Campaign, program: Any, now: datetime) -> None:
     zone = program.program_file.program.timezone
-    enrol_birthdays(conn, campaign, business_zone=zone, now=now)
+    enrol_birthdays(conn, campaign, business_zone=zone, now=now, control=control_share(program))
 
 
 def _expiring(conn: Connection, campaign: Campaign, program: Any, now: datetime) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from campaigns.assignment import control_share
 from campaigns.controls import paused_ids, write_first
 from campaigns.journeys import due_journey_ids, next_due_time
 from campaigns.scans import (
@@ -101,7 +102,11 @@ def _enrolling(campaign_id: str, work: Callable[[Any, Any, Any], list[str]]) -> 
 
 @actor(queue_name=QUEUE, max_retries=5)
 def scan_carts(campaign_id: str, fire_time: str) -> None:
-    _enrolling(campaign_id, lambda ctx, c, _r: enrol_abandoned_carts(ctx.conn, c, now=ctx.now))
+    def work(ctx: Any, campaign: Any, runtime: Any) -> list[str]:
+        control = control_share(runtime.program)
+        return enrol_abandoned_carts(ctx.conn, campaign, now=ctx.now, control=control)
+
+    _enrolling(campaign_id, work)
 
 
 @actor(queue_name=QUEUE, max_retries=5)
@@ -128,7 +133,10 @@ def enrol_audience_range(
             ctx.conn, campaign, program=runtime.program, now=ctx.now, low=low, high=high
         )
         at = datetime.fromisoformat(fire_time)
-        return enrol_scheduled(ctx.conn, campaign, chosen, fire_time=at, now=ctx.now)
+        control = control_share(runtime.program)
+        return enrol_scheduled(
+            ctx.conn, campaign, chosen, fire_time=at, now=ctx.now, control=control
+        )
 
     _enrolling(campaign_id, work)
 
@@ -137,7 +145,8 @@ def enrol_audience_range(
 def enrol_birthday_members(campaign_id: str, fire_time: str) -> None:
     def work(ctx: Any, campaign: Any, runtime: Any) -> list[str]:
         zone = runtime.program.program_file.program.timezone
-        return enrol_birthdays(ctx.conn, campaign, business_zone=zone, now=ctx.now)
+        control = control_share(runtime.program)
+        return enrol_birthdays(ctx.conn, campaign, business_zone=zone, now=ctx.now, control=control)
 
     _enrolling(campaign_id, work)
 

@@ -13,12 +13,13 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Insert, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from campaigns.assignment import HOLDOUT, assign_arm, steps_of, version_of
+from campaigns.assignment import GLOBAL_CONTROL, HOLDOUT, assign_arm, steps_of, version_of
 from campaigns.definitions import Campaign, step_ids
 from campaigns.tables import journeys
 from core.db import in_values
@@ -73,17 +74,23 @@ def blocked_members(
 
 
 def enrol(
-    conn: Connection, campaign: Campaign, candidates: Sequence[Candidate], *, now: datetime
+    conn: Connection,
+    campaign: Campaign,
+    candidates: Sequence[Candidate],
+    *,
+    now: datetime,
+    control: Decimal = Decimal(0),
 ) -> list[str]:
     """Enrol the candidates who may enter; returns the ids of new journeys that have steps to
-    run (holdout journeys are stored, complete, and run nothing)."""
+    run. Holdout journeys, and a marketing campaign's journeys of members in the program's
+    global control group (``control``: its share), are stored, complete, and run nothing."""
     first: dict[str, Candidate] = {}
     for candidate in candidates:
         first.setdefault(candidate.member_id, candidate)
     blocked = blocked_members(conn, campaign, list(first), now=now)
     version = version_of(campaign)
     rows = [
-        _row(campaign, candidate, now, version)
+        _row(campaign, candidate, now, version, control)
         for member_id, candidate in first.items()
         if member_id not in blocked
     ]
@@ -97,11 +104,13 @@ def enrol(
     return created
 
 
-def _row(campaign: Campaign, candidate: Candidate, now: datetime, version: str) -> dict[str, Any]:
-    arm = assign_arm(campaign, candidate.member_id)
+def _row(
+    campaign: Campaign, candidate: Candidate, now: datetime, version: str, control: Decimal
+) -> dict[str, Any]:
+    arm = assign_arm(campaign, candidate.member_id, control=control)
     steps = steps_of(campaign, arm) or ()
     first_step = step_ids(steps)[0] if steps else None
-    holdout = arm == HOLDOUT
+    holdout = arm in (HOLDOUT, GLOBAL_CONTROL)
     return {
         "journey_id": journey_id_for(campaign.id, candidate.member_id, candidate.trigger_key),
         "campaign_id": campaign.id,
@@ -110,7 +119,7 @@ def _row(campaign: Campaign, candidate: Candidate, now: datetime, version: str) 
         "version": version,
         "arm": arm,
         "status": "completed" if holdout else "active",
-        "reason": "holdout" if holdout else None,
+        "reason": arm if holdout else None,
         "step_id": first_step,
         "next_run_at": None if holdout else now,
         "attempts": 0,

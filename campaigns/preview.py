@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from campaigns.assignment import HOLDOUT, steps_of
+from campaigns.assignment import HOLDOUT, control_share, steps_of
 from campaigns.definitions import Campaign, step_ids
 from campaigns.errors import MemberNotFound
 from campaigns.journeys import Candidate, blocked_members, enrol, journey_id_for
@@ -89,7 +89,8 @@ def preview_campaign(
         notes = _make_room(conn, campaign, member_id, now=now)
         context, source = trigger_context(conn, campaign, member_id)
         key = f"preview:{now.isoformat()}"
-        enrol(conn, campaign, [Candidate(member_id, key, context)], now=now)
+        enrol(conn, campaign, [Candidate(member_id, key, context)], now=now,
+              control=control_share(program))  # fmt: skip
         journey_id = journey_id_for(campaign.id, member_id, key)
         if variant is not None:
             _force_arm(conn, campaign, journey_id, variant, now=now)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, exists, extract, func, literal, or_, select
 
+from campaigns.assignment import control_share
 from campaigns.definitions import Campaign
 from campaigns.journeys import Candidate, enrol
 from campaigns.tables import cart_claims
@@ -87,7 +89,9 @@ def _dialect_module(conn: Connection) -> Any:
     return postgresql if conn.dialect.name == "postgresql" else sqlite
 
 
-def enrol_abandoned_carts(conn: Connection, campaign: Campaign, *, now: datetime) -> list[str]:
+def enrol_abandoned_carts(
+    conn: Connection, campaign: Campaign, *, now: datetime, control: Decimal = Decimal(0)
+) -> list[str]:
     claimed = claim_abandoned_carts(conn, campaign, now=now)
     candidates = [
         Candidate(
@@ -97,7 +101,7 @@ def enrol_abandoned_carts(conn: Connection, campaign: Campaign, *, now: datetime
         )
         for cart in sorted(claimed, key=lambda cart: cart.updated_at)
     ]
-    return enrol(conn, campaign, candidates, now=now)
+    return enrol(conn, campaign, candidates, now=now, control=control)
 
 
 def next_idle_cart_time(
@@ -158,7 +162,9 @@ def enrol_audience(
 ) -> list[str]:
     chosen = audience_members(conn, campaign, member_ids, program=program, now=now)
     key = f"schedule:{fire_time.isoformat()}"
-    return enrol(conn, campaign, [Candidate(m, key) for m in chosen], now=now)
+    return enrol(
+        conn, campaign, [Candidate(m, key) for m in chosen], now=now, control=control_share(program)
+    )
 
 
 def audience_in_range(
@@ -183,11 +189,11 @@ def audience_in_range(
 
 def enrol_scheduled(
     conn: Connection, campaign: Campaign, member_ids: Sequence[str], *, fire_time: datetime,
-    now: datetime,
+    now: datetime, control: Decimal = Decimal(0),
 ) -> list[str]:  # fmt: skip
     """Enrol members a cron firing chose (its time is the trigger instance)."""
     key = f"schedule:{fire_time.isoformat()}"
-    return enrol(conn, campaign, [Candidate(m, key) for m in member_ids], now=now)
+    return enrol(conn, campaign, [Candidate(m, key) for m in member_ids], now=now, control=control)
 
 
 def member_zones(conn: Connection, business_zone: str) -> set[str]:
@@ -211,7 +217,12 @@ def next_birthday_firing(zones: set[str], at: time, *, after: datetime) -> datet
 
 
 def enrol_birthdays(
-    conn: Connection, campaign: Campaign, *, business_zone: str, now: datetime
+    conn: Connection,
+    campaign: Campaign,
+    *,
+    business_zone: str,
+    now: datetime,
+    control: Decimal = Decimal(0),
 ) -> list[str]:
     """Members in a zone where it is now past ``at`` on the day ``days_before`` their birthday."""
     rule = campaign.trigger.birthday
@@ -224,7 +235,7 @@ def enrol_birthdays(
         target = local.date() + timedelta(days=rule.days_before)
         for member_id in _born_on(conn, target, zone=name, business_zone=business_zone):
             candidates.append(Candidate(member_id, f"birthday:{target.year}"))
-    return enrol(conn, campaign, candidates, now=now)
+    return enrol(conn, campaign, candidates, now=now, control=control)
 
 
 def _born_on(conn: Connection, day: date, *, zone: str, business_zone: str) -> list[str]:
@@ -273,4 +284,4 @@ def enrol_points_expiring(
         )
         for item in found
     ]
-    return enrol(conn, campaign, candidates, now=now)
+    return enrol(conn, campaign, candidates, now=now, control=control_share(program))

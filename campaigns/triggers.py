@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from campaigns.assignment import control_share
 from campaigns.controls import paused_ids
 from campaigns.definitions import Campaign
 from campaigns.journeys import Candidate, enrol, exit_journeys, fetch_active
@@ -39,6 +40,7 @@ def react(ctx: HandlerContext, events: Sequence[Event]) -> list[str]:
     campaigns: Mapping[str, Campaign] = ctx.program.campaigns
     exit_for_events(ctx, events, campaigns)
     paused = paused_ids(ctx.conn, campaigns)
+    control = control_share(ctx.program)
     created: list[str] = []
     for campaign in campaigns.values():
         wanted = _trigger_type(campaign)
@@ -47,7 +49,7 @@ def react(ctx: HandlerContext, events: Sequence[Event]) -> list[str]:
         matching = [event for event in events if event.type == wanted]
         if matching:
             candidates = _candidates(ctx, campaign, matching)
-            created += enrol(ctx.conn, campaign, candidates, now=ctx.now)
+            created += enrol(ctx.conn, campaign, candidates, now=ctx.now, control=control)
     if created:
         ctx.tally("journeys_entered", len(created))
     return created

@@ -29,7 +29,7 @@ from core.bounds import (
 from core.durations import TimeOfDay
 from core.events.types import ShopEventType
 from core.expressions import CelExpression
-from core.money import Money, Multiplier, PositiveMoney, Share
+from core.money import HoldoutShare, Money, Multiplier, PositiveMoney, Share
 from core.program.yamlsource import field_error
 
 Identifier = Annotated[
@@ -275,6 +275,11 @@ class Messaging(_Strict):
     quiet_hours: QuietHours | None = None
     frequency_cap: FrequencyCap | None = None
     sender: Sender
+    global_control: HoldoutShare = Field(
+        default=Decimal(0),
+        description="a stable share of members that no marketing campaign reaches "
+        "(transactional ones still do), to measure what marketing as a whole adds",
+    )
 
 
 class ProgramFile(_Strict):

@@ -65,10 +65,17 @@ def paid(member: str, order_id: str, total: str, when: str, **data: Any) -> dict
     )
 
 
-def write_program(folder: Path, *campaigns: dict[str, Any]) -> Path:
-    """The Tea House program with only the given campaigns."""
+def write_program(
+    folder: Path, *campaigns: dict[str, Any], global_control: str | None = None
+) -> Path:
+    """The Tea House program with only the given campaigns (and a global control group)."""
     program = folder / "program"
     shutil.copytree(EXAMPLES / "program", program)
+    if global_control is not None:
+        program_yaml = program / "program.yaml"
+        text = program_yaml.read_text(encoding="utf-8")
+        control = f"messaging:\n  global_control: {global_control}\n"
+        program_yaml.write_text(text.replace("messaging:\n", control), encoding="utf-8")
     shutil.rmtree(program / "campaigns")
     (program / "campaigns").mkdir()
     for campaign in campaigns:
@@ -80,7 +87,13 @@ def write_program(folder: Path, *campaigns: dict[str, Any]) -> Path:
 class Shop:
     """The engine on ``db_url`` with the program in ``folder``; the outbox in ``folder``."""
 
-    def __init__(self, folder: Path, db_url: str, *campaigns: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        db_url: str,
+        *campaigns: dict[str, Any],
+        global_control: str | None = None,
+    ) -> None:
         import scheduler
         import worker
 
@@ -89,7 +102,7 @@ class Shop:
             _env_file=None,  # type: ignore[call-arg]
             database_url=db_url,
             redis_url=None,
-            program_dir=write_program(folder, *campaigns),
+            program_dir=write_program(folder, *campaigns, global_control=global_control),
             outbox=folder / "outbox.jsonl",
         )
         self.runtime = Runtime(settings=self.settings)

@@ -332,3 +332,31 @@ def test_a_schedule_enrols_its_audience_at_the_cron_time_and_no_one_else(
     [journey] = shop.journeys()
     assert journey.member_id == "m-buyer" and journey.enrolment_key.startswith("schedule:")
     assert [m["member_id"] for m in shop.outbox()] == ["m-buyer"]  # once: re-entry after 30d
+
+
+def test_the_global_control_group_gets_no_marketing_but_transactional_still(
+    tmp_path: Path, db_url: str, engine: Any
+) -> None:
+    from decimal import Decimal
+
+    from campaigns.assignment import in_global_control
+
+    member = next(f"m-{n}" for n in range(200) if in_global_control(f"m-{n}", Decimal("0.3")))
+    upgrade = {
+        "id": "congrats",
+        "name": "Congrats",
+        "kind": "transactional",
+        "trigger": {"event": "member.registered"},
+        "steps": [{"send": {"channel": "push", "template": "tier-upgraded"}}],
+    }
+    shop = Shop(tmp_path, db_url, CART, upgrade, global_control="0.3")
+    assert shop.program.program_file.messaging.global_control == Decimal("0.3")
+
+    shop.ingest(registered(member, "2026-11-01 10:00"))
+    shop.ingest(cart(member, "c-1", "420.00", "2026-11-20 13:00"))
+    shop.tick(at("2026-11-22 13:00"), start=at("2026-11-20 13:00"))
+
+    arms = {j.campaign_id: (j.arm, j.status, j.reason) for j in shop.journeys()}
+    assert arms["cart-rescue"] == ("global_control", "completed", "global_control")
+    assert arms["congrats"][0] == "main"
+    assert [m["campaign_id"] for m in shop.outbox()] == ["congrats"]
