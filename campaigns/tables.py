@@ -13,6 +13,8 @@ Once-only is enforced by keys, never by check-then-write:
 * ``campaign_cart_claims``: one row per (campaign, cart, cart version) a scan has looked at,
   enrolled or not, so two scans never take the same abandoned cart.
 * ``campaign_controls``: ``campaigns pause|resume``: a status that wins over the file's.
+* ``campaign_conversions``: one per journey (primary key): the first goal event within the
+  goal's window after entering, with the order whose total, net of its refunds, is revenue.
 """
 
 from __future__ import annotations
@@ -66,6 +68,20 @@ journey_steps = Table(
     Column("coupon_code", String(32)),
     Column("points", Integer),
     Column("executed_at", UtcDateTime(), nullable=False),
+)
+
+conversions = Table(
+    "campaign_conversions",
+    metadata,
+    # One per enrolment: the first goal event within the goal's window after entering.
+    Column("journey_id", String(40), primary_key=True),
+    Column("campaign_id", String(64), nullable=False),
+    Column("member_id", String(200), nullable=False),
+    Column("arm", String(64), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("order_id", String(200)),  # revenue: this order's total, net of its refunds
+    Column("converted_at", UtcDateTime(), nullable=False),
+    Index("ix_campaign_conversions_campaign", "campaign_id", "converted_at"),
 )
 
 cart_claims = Table(

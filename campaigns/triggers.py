@@ -18,6 +18,7 @@ from sqlalchemy import select
 from campaigns.assignment import control_share
 from campaigns.controls import paused_ids
 from campaigns.definitions import Campaign
+from campaigns.goals import record_conversions
 from campaigns.journeys import Candidate, enrol, exit_journeys, fetch_active
 from campaigns.tables import journey_steps
 from core.cel.history import fetch_histories
@@ -39,6 +40,9 @@ def react(ctx: HandlerContext, events: Sequence[Event]) -> list[str]:
     assert ctx.program is not None, "campaigns react with a loaded program"
     campaigns: Mapping[str, Campaign] = ctx.program.campaigns
     exit_for_events(ctx, events, campaigns)
+    converted = record_conversions(ctx.conn, events, campaigns)
+    if converted:
+        ctx.tally("conversions", converted)
     paused = paused_ids(ctx.conn, campaigns)
     control = control_share(ctx.program)
     created: list[str] = []
