@@ -45,7 +45,7 @@ def assign_arm(campaign: Campaign, member_id: str, *, control: Decimal = Decimal
     experiment = campaign.experiment
     if experiment is None:
         return MAIN
-    place = position(campaign.id, member_id)
+    place = position(campaign.id, member_id, salt=experiment.salt)
     if place < experiment.holdout:
         return HOLDOUT
     if not experiment.variants:

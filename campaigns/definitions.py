@@ -179,6 +179,12 @@ class Experiment(_Strict):
         default=Decimal(0), description="share of entrants who get nothing"
     )
     variants: dict[Identifier, Variant] = Field(default_factory=dict)
+    salt: str = Field(
+        default="",
+        max_length=100,
+        description="mixed into the assignment hash; change it to draw a new assignment for "
+        "future entrants (journeys keep the arm they got)",
+    )
 
 
 class Goal(_Strict):
