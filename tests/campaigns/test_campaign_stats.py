@@ -121,6 +121,14 @@ def test_wilson_interval_reproduces_newcombes_published_examples(
     assert wilson_interval(successes, trials) == pytest.approx(expected, abs=5e-5)
 
 
+@pytest.mark.parametrize("confidence", CONFIDENCES)
+def test_wilson_interval_bounds_are_exactly_0_and_1_at_none_and_all(confidence: float) -> None:
+    # without care the float formula gives 0.9999999999999999 as the upper bound of n of n
+    for trials in range(1, 400):
+        assert wilson_interval(0, trials, confidence=confidence)[0] == 0.0
+        assert wilson_interval(trials, trials, confidence=confidence)[1] == 1.0
+
+
 def test_wilson_interval_of_no_trials_is_every_proportion() -> None:
     assert wilson_interval(0, 0) == (0.0, 1.0)
     assert wilson_interval(0, 0, confidence=0.5) == (0.0, 1.0)
