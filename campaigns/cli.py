@@ -1,11 +1,13 @@
-"""``loyalty-engine campaigns …``: list, show, pause, resume, preview, dry-run.
+"""``loyalty-engine campaigns …``: list, show, pause, resume, preview, dry-run, report.
 
-Thin: each command parses, calls one service (campaigns.overview, .preview, .dry_run), prints
-(campaigns.printing). Unknown campaigns, members and variants exit 1 with the reason.
+Thin: each command parses, calls one service (campaigns.overview, .preview, .dry_run,
+.report), prints (campaigns.printing, .report). Unknown campaigns, members and variants exit 1
+with the reason.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -160,6 +162,55 @@ def dry_run_command(
     else:
         print_dry_run(result, console, limit=limit, zone=program.program_file.program.timezone)
     _fail_on_step_errors(result.errors)
+
+
+@campaigns_app.command("report")
+def report_command(
+    campaign_id: Annotated[
+        str | None, typer.Argument(parser=parse_text, help="The campaign's id.")
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="One line per campaign.")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the report as one HTML page.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Entered, messages, conversions and revenue per arm; lift of each variant over the holdout.
+
+    ``--all``: one line per campaign. ``--html FILE`` writes a self-contained page with charts."""
+    from campaigns.report import all_lines, build_report, report_lines, summary_line
+    from campaigns.report_facts import fetch_report_facts
+
+    if every == (campaign_id is not None) or (every and html is not None):
+        fail("give a campaign id, or --all (without --html) for every campaign")
+    runtime = get_runtime()
+    program = program_or_fail(runtime)
+    ids: list[str] = sorted(program.campaigns) if campaign_id is None else [campaign_id]
+    try:
+        with runtime.engine.connect() as conn:
+            reports = [
+                build_report(fetch_report_facts(conn, cid, program, runtime.now())) for cid in ids
+            ]
+    except CampaignError as exc:
+        fail(str(exc))
+    if every:
+        rows = [summary_line(report) for report in reports]
+        if as_json:
+            print_json(rows)
+        else:
+            console.print(shown("\n".join(all_lines(rows))), soft_wrap=True)
+        return
+    if html is not None:
+        from campaigns.report_html import write_html
+
+        write_html(reports[0], html, zone=program.program_file.program.timezone)
+    if as_json:
+        print_json(reports[0].as_dict())
+    else:
+        zone = program.program_file.program.timezone
+        console.print(shown("\n".join(report_lines(reports[0], zone=zone))), soft_wrap=True)
+    if html is not None and not as_json:
+        console.print(f"HTML report written to {shown(str(html))}")
 
 
 def _fail_on_step_errors(found: tuple[str, ...]) -> None:
