@@ -257,10 +257,10 @@ def report_lines(report: CampaignReport, *, zone: str) -> list[str]:
         [f"  {channel}: " + ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
          for channel, counts in sorted(report.messages.items())] or ["  none"]
     )  # fmt: skip
-    lines += ["suppressions"] + (
+    lines += ["", "suppressions"] + (
         [f"  {reason} {n}" for reason, n in report.suppressions.items()] or ["  none"]
     )
-    lines += ["conversions per day"] + (
+    lines += ["", "conversions per day"] + (
         [f"  {day} {n}" for day, n in report.per_day.items()] or ["  none"]
     )
     return lines

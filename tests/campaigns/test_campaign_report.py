@@ -17,7 +17,7 @@ from campaign_shop import Shop, at
 from typer.testing import CliRunner, Result
 
 from campaigns.report import build_report
-from campaigns.report_facts import fetch_report_facts
+from campaigns.report_facts import ConversionFact, ReportFacts, fetch_report_facts
 from campaigns.tables import conversions, journey_steps, journeys
 from core.cli import app
 from core.events.tables import orders, refunds
@@ -281,3 +281,37 @@ def test_the_html_page_draws_the_figures_of_the_json(cli: Any, tmp_path: Path) -
     assert {f["data-arm"]: float(f["data-value"] or "nan") for f in by_class["lift"]} == {
         lift["arm"]: lift["difference"] for lift in data["lifts"]
     }
+
+
+def facts(holdout: str, variants: tuple[str, ...], entered: dict[str, int]) -> ReportFacts:
+    converted = [ConversionFact(arm, NOW, Decimal("10.00")) for arm in entered if entered[arm]]
+    return ReportFacts(
+        campaign_id="c", name="C", zone="Asia/Shanghai", now=NOW, holdout=Decimal(holdout),
+        variants=variants, entered=entered, messaged={}, messages=(),
+        conversions=tuple(converted),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("holdout", "variants", "entered", "arms", "lifts", "note"),
+    [
+        ("0", (), {"main": 4}, ["main"], [], "no holdout"),
+        ("0.1", (), {"main": 4, "holdout": 2}, ["main", "holdout"], ["main"], None),
+        ("0.1", ("a",), {"a": 4}, ["a", "holdout"], [], "holdout is empty"),
+        ("0.1", ("a", "b"), {"a": 4, "holdout": 2}, ["a", "b", "holdout"], ["a"], None),
+        ("0", (), {"main": 4, "global_control": 3}, ["main", "global_control"], [], "no holdout"),
+    ],
+)
+def test_each_variant_or_main_is_compared_with_a_holdout_that_has_entrants(
+    holdout: str,
+    variants: tuple[str, ...],
+    entered: dict[str, int],
+    arms: list[str],
+    lifts: list[str],
+    note: str | None,
+) -> None:
+    report = build_report(facts(holdout, variants, entered))
+
+    assert [arm.arm for arm in report.arms] == arms
+    assert [lift.arm for lift in report.lifts] == lifts
+    assert (report.lift_note is None) if note is None else (note in (report.lift_note or ""))
