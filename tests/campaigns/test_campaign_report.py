@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from campaign_shop import Shop, at
+from campaign_shop import Shop, at, paid, registered
 from typer.testing import CliRunner, Result
 
 from campaigns.report import build_report
@@ -315,3 +315,32 @@ def test_each_variant_or_main_is_compared_with_a_holdout_that_has_entrants(
     assert [arm.arm for arm in report.arms] == arms
     assert [lift.arm for lift in report.lifts] == lifts
     assert (report.lift_note is None) if note is None else (note in (report.lift_note or ""))
+
+
+WELCOME = {
+    "id": "welcome",
+    "name": "Welcome",
+    "kind": "marketing",
+    "trigger": {"event": "member.registered"},
+    "goal": {"event": "order.paid", "within": "7d"},
+    "steps": [
+        {"issue_coupon": "first-brew-15"},
+        {"send": {"channel": "email", "template": "welcome"}},
+    ],
+}
+
+
+def test_a_running_campaign_reports_what_its_journeys_sent_and_converted(
+    tmp_path: Path, db_url: str, engine: Any
+) -> None:
+    shop = Shop(tmp_path, db_url, WELCOME)
+    shop.ingest(registered("m-ann", "2026-11-01 10:00"), registered("m-bob", "2026-11-01 10:05"))
+    shop.ingest(paid("m-ann", "o-1", "120.00", "2026-11-03 10:00"))
+
+    with shop.runtime.engine.connect() as conn:
+        report = build_report(fetch_report_facts(conn, "welcome", shop.program, NOW)).as_dict()
+
+    assert report["funnel"] == {"entered": 2, "messaged": 2, "converted": 1}
+    assert report["messages"] == {"email": {"sent": 2}}
+    assert (report["revenue"], report["arms"][0]["revenue_per_entrant"]) == ("120.00", "60.00")
+    assert "no holdout" in report["lift_note"]
