@@ -230,18 +230,19 @@ def summary_line(report: CampaignReport) -> dict[str, Any]:
 def report_lines(report: CampaignReport, *, zone: str) -> list[str]:
     """The report as plain text lines, none wider than 80 columns (ids and names aside)."""
     when = f"{report.generated_at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"
+    width = max(14, *(len(arm.arm) + 2 for arm in report.arms))
     lines = [
         f"{report.campaign_id}: {report.name} (as of {when})",
         f"entered {report.entered}, messaged {report.messaged}, converted "
         f"{report.conversions} ({_pct(report.rate)}), revenue {report.revenue}",
         "",
-        f"{'arm':<14}{'entered':>8}{'msgd':>6}{'conv':>6}{'rate':>7}  {'95% CI':<15}"
+        f"{'arm':<{width}}{'entered':>8}{'msgd':>6}{'conv':>6}{'rate':>7}  {'95% CI':<15}"
         f"{'revenue':>11}{'/entrant':>9}",
     ]
     for arm in report.arms:
         interval = f"{_pct(arm.rate_low)}-{_pct(arm.rate_high)}" if arm.rate is not None else "-"
         lines.append(
-            f"{arm.arm:<14}{arm.entered:>8}{arm.messaged:>6}{arm.conversions:>6}"
+            f"{arm.arm:<{width}}{arm.entered:>8}{arm.messaged:>6}{arm.conversions:>6}"
             f"{_pct(arm.rate):>7}  {interval:<15}{arm.revenue!s:>11}"
             f"{_money(arm.revenue_per_entrant) or '-':>9}"
         )
@@ -250,7 +251,7 @@ def report_lines(report: CampaignReport, *, zone: str) -> list[str]:
     for lift in report.lifts:
         verdict = "significant at 5%" if lift.significant else "not significant"
         lines.append(
-            f"  {lift.arm:<14}{_points(lift.difference)} [{_points(lift.low)}, "
+            f"  {lift.arm:<{width - 2}}{_points(lift.difference)} [{_points(lift.low)}, "
             f"{_points(lift.high)}]  p {lift.p_value:.3f}  {verdict}"
         )
     lines += ["", "messages by channel"] + (
