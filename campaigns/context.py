@@ -22,11 +22,10 @@ from sqlalchemy import Connection, select
 from campaigns.settings import referral_link
 from campaigns.tables import journey_steps
 from core.cel.history import fetch_histories
-from core.cel.variables import VariableSettings, member_variables
+from core.cel.variables import VariableSettings, member_variables, spend_amounts
 from core.db import in_values
 
 EXPIRY_HORIZON = timedelta(days=366)  # "points.expiring": what of theirs expires within a year
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def member_values(
     """``member`` for each id as templates see it, and each member's locale (members never
     seen are left out)."""
     from core.events.tables import members as member_rows
-    from loyalty.points import fetch_usable_balances
+    from loyalty.limits import fetch_balances
 
     if not member_ids:
         return {}, {}
@@ -107,12 +106,11 @@ def member_values(
             )
         )
     }
-    balances = fetch_usable_balances(conn, list(profiles), now=now)
+    balances = fetch_balances(conn, list(profiles), now=now, usable_only=True)
     values: dict[str, dict[str, Any]] = {}
     for member_id, history in fetch_histories(conn, list(profiles), program=program).items():
         member = member_variables(history, settings, at=now)
-        for key in ("net_spend", "qualifying_spend"):
-            member[key] = Decimal(str(member[key])).quantize(CENT)
+        member["net_spend"], member["qualifying_spend"] = spend_amounts(history, settings, at=now)
         locale = profiles[member_id].locale or default
         member["first_name"] = profiles[member_id].first_name
         member["tier_name"] = _name(_level(program, member.get("tier")).name, locale)

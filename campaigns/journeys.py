@@ -16,13 +16,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Insert, case, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, case, func, select, update
 
 from campaigns.assignment import GLOBAL_CONTROL, HOLDOUT, assign_arm, steps_of, version_of
 from campaigns.definitions import Campaign, step_ids
 from campaigns.tables import journeys
-from core.db import in_values
+from core.db import in_values, insert_ignoring_any_conflict
 
 ENROL_CHUNK = 1_000  # rows per INSERT; 10,000 enrolments take ten statements
 
@@ -39,11 +38,6 @@ class Candidate:
 def journey_id_for(campaign_id: str, member_id: str, trigger_key: str) -> str:
     key = f"{campaign_id}\x1f{member_id}\x1f{trigger_key}"
     return "j_" + hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def _insert_ignoring_any_conflict(conn: Connection) -> Insert:
-    module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(journeys).on_conflict_do_nothing()
 
 
 def blocked_members(
@@ -97,7 +91,7 @@ def enrol(
     created: list[str] = []
     for start in range(0, len(rows), ENROL_CHUNK):
         chunk = rows[start : start + ENROL_CHUNK]
-        statement = _insert_ignoring_any_conflict(conn).returning(
+        statement = insert_ignoring_any_conflict(conn, journeys).returning(
             journeys.c.journey_id, journeys.c.status
         )
         created += [jid for jid, status in conn.execute(statement, chunk) if status == "active"]

@@ -22,7 +22,7 @@ from campaigns.tables import cart_claims
 from campaigns.triggers import basket
 from core.cel.history import fetch_histories
 from core.cel.variables import VariableSettings, member_variables, now_variables
-from core.db import in_values
+from core.db import in_values, insert_ignoring_any_conflict
 from core.events.tables import carts, members, orders
 
 # A cart that went idle longer ago than this before a scan (no scheduler ran) is not enrolled:
@@ -69,11 +69,9 @@ def claim_abandoned_carts(conn: Connection, campaign: Campaign, *, now: datetime
         ~claimed_before,
     )
     columns = ["campaign_id", "cart_id", "cart_updated_at", "member_id", "claimed_at"]
-    module = _dialect_module(conn)
     statement = (
-        module.insert(cart_claims)
+        insert_ignoring_any_conflict(conn, cart_claims)
         .from_select(columns, source)
-        .on_conflict_do_nothing()
         .returning(cart_claims.c.cart_id)
     )
     cart_ids = list(conn.execute(statement).scalars())
@@ -81,12 +79,6 @@ def claim_abandoned_carts(conn: Connection, campaign: Campaign, *, now: datetime
         return []
     query = select(carts).where(in_values(conn, carts.c.cart_id, cart_ids))
     return list(conn.execute(query))
-
-
-def _dialect_module(conn: Connection) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
 
 
 def enrol_abandoned_carts(

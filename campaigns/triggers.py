@@ -43,17 +43,19 @@ def react(ctx: HandlerContext, events: Sequence[Event]) -> list[str]:
     converted = record_conversions(ctx.conn, events, campaigns)
     if converted:
         ctx.tally("conversions", converted)
-    paused = paused_ids(ctx.conn, campaigns)
+    types = {event.type for event in events}
+    triggered = [c for c in campaigns.values() if _trigger_type(c) in types]
+    if not triggered:  # most batches (orders, reviews) trigger nothing: no further query
+        return []
+    paused = paused_ids(ctx.conn, {c.id: c for c in triggered})
     control = control_share(ctx.program)
     created: list[str] = []
-    for campaign in campaigns.values():
-        wanted = _trigger_type(campaign)
-        if wanted is None or campaign.id in paused:
+    for campaign in triggered:
+        if campaign.id in paused:
             continue
-        matching = [event for event in events if event.type == wanted]
-        if matching:
-            candidates = _candidates(ctx, campaign, matching)
-            created += enrol(ctx.conn, campaign, candidates, now=ctx.now, control=control)
+        matching = [event for event in events if event.type == _trigger_type(campaign)]
+        candidates = _candidates(ctx, campaign, matching)
+        created += enrol(ctx.conn, campaign, candidates, now=ctx.now, control=control)
     if created:
         ctx.tally("journeys_entered", len(created))
     return created

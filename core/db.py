@@ -233,6 +233,13 @@ def insert_ignoring_conflicts(conn: Connection, table: Table, keys: Sequence[str
     return insert(table)
 
 
+def insert_ignoring_any_conflict(conn: Connection, table: Table) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` on any unique key (a primary key or another unique
+    index: the loser of any race inserts nothing)."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
+
+
 def upsert(conn: Connection, table: Table, *, keys: Sequence[str], values: dict[str, Any]) -> None:
     """Insert a row, or update every non-key column of the row with the same keys."""
     dialect = conn.dialect.name

@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
+from core.db import insert_ignoring_any_conflict
 from core.events.tables import members
 from coupons.codes import RandomBytes, check_code_count, generate_codes, normalise_code
 from coupons.definitions import CouponDefinition
@@ -32,8 +32,7 @@ _ISSUE_ATTEMPTS = 5
 
 def _insert_new(conn: Connection, table: Any) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` on any unique key (code or issue key)."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
+    return insert_ignoring_any_conflict(conn, table)
 
 
 def definition_of(program: Any, coupon_id: str) -> CouponDefinition:

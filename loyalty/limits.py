@@ -53,8 +53,11 @@ def check_balance_room(
         )
 
 
-def fetch_balances(conn: Connection, member_ids: Sequence[str], *, now: datetime) -> dict[str, int]:
-    """Each member's points in lots not yet expired, pending included (members without: absent)."""
+def fetch_balances(
+    conn: Connection, member_ids: Sequence[str], *, now: datetime, usable_only: bool = False
+) -> dict[str, int]:
+    """Each member's points in lots not yet expired, pending included unless ``usable_only``
+    (then the balance ``fetch_points`` shows); members without any: absent."""
     balances: dict[str, int] = {}
     for part in chunked(sorted(set(member_ids))):
         query = (
@@ -63,6 +66,7 @@ def fetch_balances(conn: Connection, member_ids: Sequence[str], *, now: datetime
                 in_values(conn, points_lots.c.member_id, part),
                 points_lots.c.remaining > 0,
                 or_(points_lots.c.expires_at.is_(None), points_lots.c.expires_at > now),
+                *([points_lots.c.available_at <= now] if usable_only else []),
             )
             .group_by(points_lots.c.member_id)
         )

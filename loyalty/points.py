@@ -229,26 +229,3 @@ def fetch_points(conn: Connection, member_id: str, *, now: datetime) -> PointsVi
         lots=lots,
     )
 
-
-def fetch_usable_balances(
-    conn: Connection, member_ids: Sequence[str], *, now: datetime
-) -> dict[str, int]:
-    """Each member's usable balance at ``now`` as ``fetch_points`` counts it (pending points
-    not included; members with none: 0), in one query."""
-    from core.db import in_values
-
-    ids = sorted(set(member_ids))
-    if not ids:
-        return {}
-    query = (
-        select(points_lots.c.member_id, func.sum(points_lots.c.remaining))
-        .where(
-            in_values(conn, points_lots.c.member_id, ids),
-            points_lots.c.remaining > 0,
-            points_lots.c.available_at <= now,
-            or_(points_lots.c.expires_at.is_(None), points_lots.c.expires_at > now),
-        )
-        .group_by(points_lots.c.member_id)
-    )
-    found = {member_id: int(total) for member_id, total in conn.execute(query)}
-    return {member_id: found.get(member_id, 0) for member_id in ids}

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from core.db import insert_ignoring_any_conflict
 from core.events.tables import members
 from loyalty.tables import referral_codes
 
@@ -31,10 +31,7 @@ def generate_code(rng: random.Random, *, length: int = CODE_LENGTH) -> str:
 
 
 def _insert_ignoring_any_conflict(conn: Connection) -> Any:
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return (
-        module.insert(referral_codes).on_conflict_do_nothing().returning(referral_codes.c.member_id)
-    )
+    return insert_ignoring_any_conflict(conn, referral_codes).returning(referral_codes.c.member_id)
 
 
 def assign_codes(

@@ -118,13 +118,30 @@ def _spend_fields(
     history: MemberHistory, settings: VariableSettings, at: datetime, exclude_order: str | None
 ) -> dict[str, Any]:
     past = [o for o in history.orders if o.paid_at <= at and o.order_id != exclude_order]
-    refunds = [r for r in history.refunds if r.order_id != exclude_order]
+    net, qualifying = spend_amounts(history, settings, at=at, exclude_order=exclude_order)
     return {
         "paid_orders": len(past),
-        "net_spend": float(net_spend(past, refunds, at=at, window=None)),
-        "qualifying_spend": float(net_spend(past, refunds, at=at, window=settings.window)),
+        "net_spend": float(net),  # CEL compares numbers as doubles; the money stays exact
+        "qualifying_spend": float(qualifying),
         "days_since_last_order": (at - max(o.paid_at for o in past)).days if past else None,
     }
+
+
+def spend_amounts(
+    history: MemberHistory,
+    settings: VariableSettings,
+    *,
+    at: datetime,
+    exclude_order: str | None = None,
+) -> tuple[Decimal, Decimal]:
+    """``member.net_spend`` and ``member.qualifying_spend`` as exact money (CEL gets them as
+    doubles; a message shows these)."""
+    past = [o for o in history.orders if o.paid_at <= at and o.order_id != exclude_order]
+    refunds = [r for r in history.refunds if r.order_id != exclude_order]
+    return (
+        net_spend(past, refunds, at=at, window=None),
+        net_spend(past, refunds, at=at, window=settings.window),
+    )
 
 
 def member_fields_read(sources: Iterable[str]) -> frozenset[str] | None:
