@@ -251,7 +251,7 @@ def report_lines(report: CampaignReport, *, zone: str) -> list[str]:
     for lift in report.lifts:
         verdict = "significant at 5%" if lift.significant else "not significant"
         lines.append(
-            f"  {lift.arm:<{width - 2}}{_points(lift.difference)} [{_points(lift.low)}, "
+            f"  {lift.arm:<{width - 2}} {_points(lift.difference)} [{_points(lift.low)}, "
             f"{_points(lift.high)}]  p {lift.p_value:.3f}  {verdict}"
         )
     lines += ["", "messages by channel"] + (

@@ -193,3 +193,29 @@ def _messages_text(messages: list[Any]) -> str:
         detail = ", ".join(f"{channel} {n}" for channel, n in sorted(channels.items()))
         parts.append(f"{status} {sum(channels.values())} ({detail})")
     return "messages " + ", ".join(parts)
+
+
+def print_experiment_reports(runtime: Any, console: Console) -> None:
+    """The demo's experiments part: each experiment's arms and lifts, and its HTML page written
+    beside the demo's outbox (the full report is ``campaigns report ID``)."""
+    from campaigns.report import build_report, report_lines
+    from campaigns.report_facts import fetch_report_facts
+    from campaigns.report_html import write_html
+    from core.demo import demo_directory
+
+    program = runtime.program
+    zone = program.program_file.program.timezone
+    experiments = sorted(cid for cid, c in program.campaigns.items() if c.experiment is not None)
+    with runtime.engine.connect() as conn:
+        reports = [build_report(fetch_report_facts(conn, cid, program, runtime.now()))
+                   for cid in experiments]  # fmt: skip
+    for report in reports:
+        if not report.entered:
+            continue
+        lines = report_lines(report, zone=zone)
+        shown = lines[: lines.index("messages by channel") - 1]
+        path = demo_directory(runtime) / f"{report.campaign_id}-report.html"
+        write_html(report, path, zone=zone)
+        console.print(f"[bold]experiment[/] {shown[0]}", soft_wrap=True)
+        console.print("\n".join(shown[1:]), soft_wrap=True, highlight=False, markup=False)
+        console.print(f"the whole report, with charts: {path}", soft_wrap=True)

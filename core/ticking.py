@@ -130,6 +130,24 @@ def replay(
     return report
 
 
+def ingest_at(
+    runtime: Runtime, lines: Sequence[str | bytes], *, at: datetime, source: str
+) -> IngestReport:
+    """Ingest ``lines`` as one batch at engine time ``at`` and run the work it enqueues; a
+    simulation's batched replay (``tick`` to ``at`` first)."""
+    with using_clock(FixedClock(at)):
+        intake = Intake.for_runtime(
+            runtime,
+            source=source,
+            program=runtime.program_or_none(),
+            now=at,
+            not_after=at + runtime.settings.event_future_tolerance,
+        )
+        report = ingest_lines(lines, intake)
+        drain()
+    return report
+
+
 def _occurred_at(line: str | bytes) -> datetime | None:
     try:
         text = line.decode("utf-8") if isinstance(line, bytes) else line
@@ -144,4 +162,4 @@ def _ingest_line(line: str | bytes, number: int, intake: Intake) -> IngestReport
     return ingest_lines([line], intake, first_line=number)
 
 
-__all__ = ["ReplayReport", "TickError", "TickReport", "replay", "tick", "ticked_to"]
+__all__ = ["ReplayReport", "TickError", "TickReport", "ingest_at", "replay", "tick", "ticked_to"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
@@ -115,3 +117,17 @@ def print_demo_summary(runtime: Runtime, console: Console) -> None:
         whose = "every coupon, as if issued now," if preview else "the wallet"
         title = f"{whose} for {report.member_id}'s open cart {cart_id} ({report.text.locale})"
         print_report(report, console, title=title)
+
+
+def demo_checkout(
+    runtime: Runtime, member_id: str, items: Sequence[Mapping[str, Any]], when: datetime
+) -> tuple[list[str], Decimal]:
+    """The demo shop's checkout: the best combination of the member's wallet for these items."""
+    from coupons.carts import parse_cart
+    from coupons.explain import check_eligibility
+
+    with runtime.engine.connect() as conn:
+        report = check_eligibility(
+            conn, runtime.program, member_id=member_id, cart=parse_cart({"items": items}), now=when
+        )
+    return list(report.best.codes), report.best.discount

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import typer
 
-from core.demo import summary_sections
+from core.demo import checkout_hooks, summary_sections
 from core.members import member_sections
 from coupons import handlers as _handlers  # noqa: F401  (subscribes the event handlers)
 from coupons import jobs as _jobs  # noqa: F401  (declares the actors, registers the jobs)
 from coupons import program_files as _program_files  # noqa: F401  (registers coupons.yaml)
 from coupons import tables as _tables  # noqa: F401  (registers the tables on the metadata)
-from coupons.views import member_section, print_demo_summary
+from coupons.views import demo_checkout, member_section, print_demo_summary
 
 if member_section not in member_sections:
     member_sections.append(member_section)
 if print_demo_summary not in summary_sections:
     summary_sections.append(print_demo_summary)
+if demo_checkout not in checkout_hooks:
+    checkout_hooks.append(demo_checkout)
 
 
 def register_cli(app: typer.Typer) -> None:

@@ -26,7 +26,10 @@ def print_delivery_summary(runtime: Any, console: Console) -> None:
         by_status.setdefault(status, {})[channel] = count
     parts = []
     for status, channels in by_status.items():
-        detail = ", ".join(f"{channel} {count}" for channel, count in channels.items())
+        detail = ", ".join(
+            f"{'no channel' if channel == '-' else channel} {count}"
+            for channel, count in channels.items()
+        )
         parts.append(f"{status} {sum(channels.values())} ({detail})")
     console.print("messages " + ", ".join(parts))
 

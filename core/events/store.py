@@ -63,6 +63,20 @@ def count_events(conn: Connection) -> dict[str, int]:
     return {kind: count for kind, count in conn.execute(query).all()}
 
 
+def count_events_per_day(
+    conn: Connection, types: Sequence[str], *, zone: Any, since: datetime, until: datetime
+) -> dict[tuple[Any, str], int]:
+    """(day in ``zone``, type) → stored events of those types that occurred in [since, until)."""
+    query = select(events.c.type, events.c.occurred_at).where(
+        events.c.type.in_(list(types)), events.c.occurred_at >= since, events.c.occurred_at < until
+    )
+    counts: dict[tuple[Any, str], int] = {}
+    for kind, at in conn.execute(query):
+        key = (at.astimezone(zone).date(), kind)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def member_summaries(conn: Connection) -> list[dict[str, Any]]:
     """Each member with paid orders, paid total and refunded total (for reports and the demo)."""
     from core.events.tables import members, orders, refunds
