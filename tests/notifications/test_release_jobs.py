@@ -117,7 +117,7 @@ def test_the_demo_summary_counts_messages_by_status_and_channel(
 
     assert (
         output.getvalue().strip()
-        == "messages deferred 1 (push 1), sent 1 (push 1), suppressed 1 (- 1)"
+        == "messages deferred 1 (push 1), sent 1 (push 1), suppressed 1 (no channel 1)"
     )
 
 
