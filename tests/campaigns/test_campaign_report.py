@@ -12,6 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import html5lib
 import pytest
 from campaign_shop import Shop, at, paid, registered
 from typer.testing import CliRunner, Result
@@ -258,6 +259,7 @@ def test_the_html_page_draws_the_figures_of_the_json(cli: Any, tmp_path: Path) -
     page = tmp_path / "report.html"
     data = json.loads(cli("cart", "--json", "--html", str(page)).stdout)
     text = page.read_text(encoding="utf-8")
+    html5lib.HTMLParser(strict=True).parse(text)  # raises on any HTML5 parse error
     parser = Figures()
     parser.feed(text)
     parser.close()
