@@ -1,8 +1,10 @@
-"""The statistics of campaign reports: intervals and tests for conversion proportions.
+"""The statistics of campaign reports: intervals and tests for conversion proportions, and the
+interval of a difference in means (revenue per member).
 
-Pure functions over counts (``int``) returning ``float``; only the ``math`` module, so a report
-needs neither numpy nor scipy. Each one matches statsmodels (the tests' oracle) to 1e-9 where
-statsmodels gives a number, and defines the cases where it gives none:
+Pure functions over counts (``int``), and for means over sums and sums of squares, returning
+``float``; only ``math`` and ``fractions``, so a report needs neither numpy nor scipy. Each one
+matches statsmodels (the tests' oracle) to 1e-9 where statsmodels gives a number, and defines
+the cases where it gives none:
 
 - ``wilson_interval`` of 0 trials is ``(0.0, 1.0)`` (statsmodels: nan). That is the Wilson
   formula's own value at n = 0, written as ``(x + z²/2 ± z·sqrt(x(n-x)/n + z²/4)) / (n + z²)``
@@ -13,6 +15,8 @@ statsmodels gives a number, and defines the cases where it gives none:
 - ``two_proportion_z_test`` where both arms converted none or all (pooled proportion 0 or 1) is
   ``(0.0, 1.0)`` (statsmodels: nan): the two proportions are then equal, no evidence of a
   difference.
+- ``mean_difference_interval`` with a group of fewer than 2 members raises ``ValueError``
+  (statsmodels: nan): one value has no variance to estimate the spread with.
 
 Bad input (negative counts, more successes than trials, a confidence outside (0, 1)) raises
 ``ValueError`` naming the argument and the fix.
@@ -21,8 +25,18 @@ Bad input (negative counts, more successes than trials, a confidence outside (0,
 from __future__ import annotations
 
 import math
+from decimal import Decimal
+from fractions import Fraction
 
-__all__ = ["newcombe_difference", "two_proportion_z_test", "wilson_interval", "z_quantile"]
+__all__ = [
+    "mean_difference_interval",
+    "newcombe_difference",
+    "two_proportion_z_test",
+    "wilson_interval",
+    "z_quantile",
+]
+
+Number = int | float | Decimal
 
 # Acklam's rational approximation of the inverse normal CDF (relative error < 1.15e-9 before
 # the refinement step): numerator and denominator coefficients, highest power first.
@@ -171,6 +185,58 @@ def two_proportion_z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, fl
     standard_error = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
     z = (x1 / n1 - x2 / n2) / standard_error
     return z, math.erfc(abs(z) / _SQRT2)
+
+
+def mean_difference_interval(
+    n1: int,
+    total1: Number,
+    squares1: Number,
+    n2: int,
+    total2: Number,
+    squares2: Number,
+    *,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """The normal-approximation interval (lower, upper) of mean1 - mean2, variances unequal.
+
+    Each group is given by its size n, the sum of its values and the sum of their squares, so
+    a million members who bought nothing need no list of zeros. With the sample variance
+    s² = (squares - total²/n) / (n - 1) of each group and z = ``z_quantile(confidence)``:
+    mean1 - mean2 ± z·sqrt(s1²/n1 + s2²/n2), the large-sample interval of B. L. Welch, "The
+    generalization of 'Student's' problem when several different population variances are
+    involved", Biometrika 34 (1947) 28-35, with the normal quantile. Matches statsmodels
+    ``CompareMeans(DescrStatsW(a), DescrStatsW(b)).zconfint_diff(alpha=1 - confidence,
+    usevar="unequal")``. The sums are taken exactly (as fractions), so the variance does not
+    lose its digits to cancellation when the values are large and alike.
+
+    Raises ValueError when a group has fewer than 2 values (statsmodels gives nan) or when its
+    sum of squares is below total²/n (no real values have those sums).
+    """
+    _check_confidence(confidence)
+    mean1, spread1 = _mean_and_spread("1", n1, total1, squares1)
+    mean2, spread2 = _mean_and_spread("2", n2, total2, squares2)
+    difference = float(mean1 - mean2)
+    half = z_quantile(confidence) * math.sqrt(float(spread1 + spread2))
+    return difference - half, difference + half
+
+
+def _mean_and_spread(
+    group: str, n: int, total: Number, squares: Number
+) -> tuple[Fraction, Fraction]:
+    """The group's mean and the variance of that mean, s²/n, exactly."""
+    if n < 2:
+        raise ValueError(
+            f"n{group}={n}: a group needs at least 2 values to estimate its variance;"
+            " report the interval as unavailable instead"
+        )
+    exact_total, exact_squares = Fraction(total), Fraction(squares)
+    centered = exact_squares - exact_total * exact_total / n
+    if centered < 0:
+        raise ValueError(
+            f"squares{group}={squares} is below total{group}²/n{group} ({total}²/{n});"
+            " pass the sum of the squared values, not the square of the sum"
+        )
+    return exact_total / n, centered / (n * (n - 1))
 
 
 def _check_confidence(confidence: float) -> None:

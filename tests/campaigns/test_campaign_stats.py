@@ -6,8 +6,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 from scipy.stats import norm
 from statsmodels.stats.proportion import (
@@ -15,8 +17,10 @@ from statsmodels.stats.proportion import (
     proportion_confint,
     proportions_ztest,
 )
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from campaigns.stats import (
+    mean_difference_interval,
     newcombe_difference,
     two_proportion_z_test,
     wilson_interval,
@@ -255,5 +259,112 @@ def test_comparisons_with_an_empty_arm_are_refused(call: Callable[[], object]) -
     ],
 )
 def test_bad_input_is_refused_naming_the_argument(call: Callable[[], object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def sums(values: list[Any]) -> tuple[int, Any, Any]:
+    return len(values), sum(values), sum(v * v for v in values)
+
+
+def mostly_zeros(n: int, paid: list[Any]) -> list[Any]:
+    return paid + [0] * (n - len(paid))
+
+
+# (group 1, group 2): small groups, all zeros in one or both, equal values (no variance),
+# revenue per member of a million members of whom few bought, negative values (the report
+# clamps refunds at the order's total, the statistic does not need that).
+MEAN_GROUPS: list[tuple[list[Any], list[Any]]] = [
+    ([1, 2, 3], [0, 1]),
+    ([0, 0], [0, 0, 0]),
+    ([0, 0, 0, 0], [5, 0, 12]),
+    ([7, 7, 7], [7, 7]),
+    ([5, 5], [1, 1, 1]),
+    ([-3.5, 2.25, 0, 10], [1.5, -1.5]),
+    (mostly_zeros(1_000_000, [120.5, 80.0, 35.25] * 300), mostly_zeros(50_000, [99.0, 20.0] * 40)),
+    (mostly_zeros(200, [1000.0]), mostly_zeros(10, [])),
+]
+
+
+@pytest.mark.parametrize("confidence", CONFIDENCES)
+@pytest.mark.parametrize(("first", "second"), MEAN_GROUPS)
+def test_mean_difference_interval_matches_statsmodels(
+    first: list[Any], second: list[Any], confidence: float
+) -> None:
+    compared = CompareMeans(
+        DescrStatsW(np.array(first, dtype=float)), DescrStatsW(np.array(second, dtype=float))
+    )
+    expected = statsmodels_values(compared.zconfint_diff, alpha=1 - confidence, usevar="unequal")
+    got = mean_difference_interval(*sums(first), *sums(second), confidence=confidence)
+    assert got == pytest.approx(expected, abs=TOLERANCE, rel=1e-12)
+
+
+def test_mean_difference_interval_keeps_the_digits_of_large_alike_values() -> None:
+    # squares of 1e9 are 1e18: total²/n cancels all but their last digits, which floats lose
+    # (statsmodels' own float means are off by 4e-8 here), so the oracle gets the values less
+    # 1e9, which changes neither the difference nor the variances
+    first, second = [10**9 + 1, 10**9 + 2, 10**9 + 4], [10**9, 10**9 + 3]
+    shifted = CompareMeans(
+        DescrStatsW(np.array([v - 10**9 for v in first], dtype=float)),
+        DescrStatsW(np.array([v - 10**9 for v in second], dtype=float)),
+    )
+    expected = statsmodels_values(shifted.zconfint_diff, usevar="unequal")
+    assert mean_difference_interval(*sums(first), *sums(second)) == pytest.approx(
+        expected, abs=TOLERANCE
+    )
+
+
+def test_mean_difference_interval_by_hand() -> None:
+    # means 2 and 0.5; s1² = 1, s2² = 0.5; half-width z·sqrt(1/3 + 0.5/2)
+    half = 1.959963984540054 * math.sqrt(1 / 3 + 0.25)
+    assert mean_difference_interval(3, 6, 14, 2, 1, 1) == pytest.approx(
+        (1.5 - half, 1.5 + half), abs=1e-12
+    )
+
+
+def test_mean_difference_interval_of_money_is_computed_exactly() -> None:
+    first = [Decimal("120.50"), Decimal("0.00"), Decimal("35.25"), Decimal("0.00")]
+    second = [Decimal("99.99"), Decimal("0.00"), Decimal("0.01")]
+    as_floats = [[float(v) for v in first], [float(v) for v in second]]
+
+    got = mean_difference_interval(*sums(first), *sums(second))
+
+    assert got == pytest.approx(
+        mean_difference_interval(*sums(as_floats[0]), *sums(as_floats[1])), abs=1e-12
+    )
+    assert got == pytest.approx(
+        statsmodels_values(
+            CompareMeans(DescrStatsW(np.array(as_floats[0])), DescrStatsW(np.array(as_floats[1])))
+            .zconfint_diff, usevar="unequal"
+        ),
+        abs=TOLERANCE,
+    )  # fmt: skip
+
+
+def test_mean_difference_interval_without_variance_is_the_difference_itself() -> None:
+    assert mean_difference_interval(*sums([0] * 10), *sums([0] * 990)) == (0.0, 0.0)
+    assert mean_difference_interval(*sums([5, 5]), *sums([1, 1, 1])) == (4.0, 4.0)
+
+
+def test_mean_difference_interval_swapping_the_groups_mirrors_the_interval() -> None:
+    lower, upper = mean_difference_interval(*sums([1, 2, 3]), *sums([0, 1]))
+    assert mean_difference_interval(*sums([0, 1]), *sums([1, 2, 3])) == pytest.approx(
+        (-upper, -lower), abs=1e-15
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: mean_difference_interval(1, 5, 25, 3, 0, 0), "n1=1: a group needs at least 2"),
+        (lambda: mean_difference_interval(3, 0, 0, 0, 0, 0), "n2=0: a group needs at least 2"),
+        (lambda: mean_difference_interval(-2, 0, 0, 3, 0, 0), "n1=-2"),
+        (lambda: mean_difference_interval(2, 6, 18, 2, 6, 17), "squares2=17 is below total2"),
+        (lambda: mean_difference_interval(2, 0, 0, 2, 0, 0, confidence=1.5), "strictly between"),
+    ],
+)
+def test_mean_difference_interval_refuses_bad_input(
+    call: Callable[[], object], message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         call()
