@@ -2,9 +2,8 @@
 
 Journeys per arm, the journeys with a message sent, the campaign's messages grouped by channel,
 status and reason, and its conversions (campaigns.goals) with their revenue. The messages are
-read here with one ``GROUP BY`` over ``notification_messages`` by campaign: a report counts
-thousands of messages, and fetching each one's state by id (notifications.states) would load
-them all to count them.
+counted by notifications.reports, each count one ``GROUP BY``: the journeys with a message sent
+are this package's journey steps, handed to it as a subquery.
 """
 
 from __future__ import annotations
@@ -19,18 +18,9 @@ from sqlalchemy import Connection, func, select
 from campaigns.goals import fetch_conversions
 from campaigns.lookup import find_campaign
 from campaigns.tables import journey_steps, journeys
-from notifications.tables import messages
+from notifications.reports import MessageCount, count_campaign_messages, count_with_a_sent_message
 
-
-@dataclass(frozen=True)
-class MessageCount:
-    """How many of the campaign's messages went by ``channel`` (None: none receivable) and
-    stand at ``status`` for ``reason``."""
-
-    channel: str | None
-    status: str
-    reason: str | None
-    count: int
+__all__ = ["ConversionFact", "MessageCount", "ReportFacts", "fetch_report_facts"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +63,7 @@ def fetch_report_facts(
         variants=tuple(experiment.variants) if experiment else (),
         entered=fetch_entered(conn, campaign.id),
         messaged=fetch_messaged(conn, campaign.id),
-        messages=tuple(fetch_message_counts(conn, campaign.id)),
+        messages=tuple(count_campaign_messages(conn, campaign.id)),
         conversions=tuple(
             ConversionFact(row["arm"], row["converted_at"], row["revenue"])
             for row in fetch_conversions(conn, campaign.id)
@@ -93,24 +83,16 @@ def fetch_entered(conn: Connection, campaign_id: str) -> dict[str, int]:
 
 def fetch_messaged(conn: Connection, campaign_id: str) -> dict[str, int]:
     """Arm → journeys of the campaign with at least one message sent."""
-    query = (
-        select(journeys.c.arm, func.count(func.distinct(journeys.c.journey_id)))
-        .select_from(
-            journeys.join(journey_steps, journey_steps.c.journey_id == journeys.c.journey_id).join(
-                messages, messages.c.message_id == journey_steps.c.message_id
-            )
+    links = (
+        select(
+            journeys.c.arm.label("group"),
+            journeys.c.journey_id.label("item"),
+            journey_steps.c.message_id,
         )
-        .where(journeys.c.campaign_id == campaign_id, messages.c.status == "sent")
-        .group_by(journeys.c.arm)
+        .select_from(
+            journeys.join(journey_steps, journey_steps.c.journey_id == journeys.c.journey_id)
+        )
+        .where(journeys.c.campaign_id == campaign_id, journey_steps.c.message_id.is_not(None))
+        .subquery()
     )
-    return {arm: int(count) for arm, count in conn.execute(query)}
-
-
-def fetch_message_counts(conn: Connection, campaign_id: str) -> list[MessageCount]:
-    """The campaign's messages counted by channel, status and reason."""
-    keys = (messages.c.channel, messages.c.status, messages.c.reason)
-    query = select(*keys, func.count()).where(messages.c.campaign_id == campaign_id).group_by(*keys)
-    rows = [
-        MessageCount(ch, status, reason, int(n)) for ch, status, reason, n in conn.execute(query)
-    ]
-    return sorted(rows, key=lambda m: (m.channel or "", m.status, m.reason or ""))
+    return count_with_a_sent_message(conn, links)
