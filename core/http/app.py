@@ -1,0 +1,39 @@
+"""The FastAPI application: operations endpoints, ``/v1`` with every package's router, and
+problem+json errors. ``loyalty-engine serve`` runs it on uvicorn."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import APIRouter, FastAPI
+
+from core.http.problems import install_problem_handlers
+from core.http.registry import api_routers
+from core.runtime import Runtime
+
+API_VERSION = "1.0.0"
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The app over ``runtime`` (its settings, engine and program), every package wired."""
+    from core.packages import load_packages
+
+    load_packages()
+    app = FastAPI(
+        title="loyalty-engine",
+        version=API_VERSION,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_problem_handlers(app)
+    from core.http.operations import router as operations
+
+    app.include_router(operations)
+    v1 = APIRouter(prefix="/v1")
+    for target in ["core.http.events:router", *api_routers]:
+        module, _, attribute = target.partition(":")
+        v1.include_router(getattr(importlib.import_module(module), attribute))
+    app.include_router(v1)
+    return app
