@@ -221,4 +221,7 @@ def _fail_on_step_errors(found: tuple[str, ...]) -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from campaigns import program_cli
+
     app.add_typer(campaigns_app, name="campaigns")
+    program_cli.register(app)
