@@ -219,3 +219,24 @@ def print_experiment_reports(runtime: Any, console: Console) -> None:
         console.print(f"[bold]experiment[/] {shown[0]}", soft_wrap=True)
         console.print("\n".join(shown[1:]), soft_wrap=True, highlight=False, markup=False)
         console.print(f"the whole report, with charts: {path}", soft_wrap=True)
+
+
+def print_program_report(runtime: Any, console: Console) -> None:
+    """The demo's program report: the global control group against everyone else over the
+    fortnight that ends today (``program report --since … --until …``)."""
+    from datetime import timedelta
+
+    from campaigns.program_report import build_program_report, report_lines
+    from campaigns.program_report_facts import Window, fetch_program_report_facts
+
+    program = runtime.program
+    now = runtime.now()
+    window = Window.ending(now - timedelta(microseconds=1), days=14,
+                           zone=program.program_file.program.timezone)  # fmt: skip
+    with runtime.engine.connect() as conn:
+        facts = fetch_program_report_facts(
+            conn, program, since=window.since, until=window.until, now=now
+        )
+    lines = report_lines(build_program_report(facts))
+    console.print(f"[bold]{lines[0]}[/]", soft_wrap=True)
+    console.print("\n".join(lines[1:]), soft_wrap=True, highlight=False, markup=False)

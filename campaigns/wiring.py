@@ -13,7 +13,12 @@ from campaigns import handlers as _handlers  # noqa: F401  (subscribes the event
 from campaigns import jobs as _jobs  # noqa: F401  (declares the actors, registers the jobs)
 from campaigns import program_files as _program_files  # noqa: F401  (registers the files)
 from campaigns import tables as _tables  # noqa: F401  (registers the tables on the metadata)
-from campaigns.views import member_section, print_demo_summary, print_experiment_reports
+from campaigns.views import (
+    member_section,
+    print_demo_summary,
+    print_experiment_reports,
+    print_program_report,
+)
 from core.demo import summary_sections
 from core.members import member_sections
 
@@ -23,6 +28,8 @@ if print_demo_summary not in summary_sections:
     summary_sections.append(print_demo_summary)
 if print_experiment_reports not in summary_sections:
     summary_sections.append(print_experiment_reports)
+if print_program_report not in summary_sections:
+    summary_sections.append(print_program_report)
 
 
 def register_cli(app: typer.Typer) -> None:
