@@ -8,7 +8,8 @@
     │   ├── InsufficientPoints    fewer available points than the operation needs
     │   ├── PointsLimitExceeded   more points than one operation moves or a member may hold
     │   ├── RedemptionRefused     the redemption breaks a redeem rule of program.yaml
-    │   └── OrderAlreadyRedeemed  the order already carries a redemption
+    │   ├── OrderAlreadyRedeemed  the order already carries a redemption
+    │   └── PointsNotHeld         a checkout cannot hold the points (``reason`` says why)
     └── LedgerConflict            a lot changed under a locked update (a broken invariant)
 
 "Not eligible" outcomes of rules (a capped earn, a rejected referral) are results, not errors.
@@ -84,6 +85,15 @@ class OrderAlreadyRedeemed(PointsError):
         )
         self.order_id = order_id
         self.points = points
+
+
+class PointsNotHeld(PointsError):
+    """Raised when a checkout cannot hold points for an order; ``reason`` is a reason code
+    (``points.below_minimum``, ``points.over_order_share``, ``points.insufficient``)."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class LedgerConflict(LoyaltyError):

@@ -6,6 +6,8 @@ a lot's ``remaining`` into its ``expired_points``. So, per lot,
 ``remaining = points + Σ moves - expired_points``, and per member the entries sum to the lots'
 remaining points, which ``loyalty.verify`` checks. ``points_accounts`` holds a member's debt
 (points a refund took back after they were spent) and is the row every writer locks.
+``points_holds`` keeps the points a checkout reservation holds for an order until it lapses
+(``loyalty.holds``); a hold is not a ledger entry: the points leave the lots only when redeemed.
 """
 
 from __future__ import annotations
@@ -158,4 +160,17 @@ referrals = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_referrals_due", "status", "settle_at"),
     Index("ix_referrals_referrer", "referrer_id", "status", "decided_at"),
+)
+
+points_holds = Table(
+    "points_holds",
+    metadata,
+    # One hold per order: reserving again for the order replaces it.
+    Column("order_id", String(200), primary_key=True),
+    Column("member_id", String(200), nullable=False),
+    Column("points", Points, nullable=False),
+    Column("held_until", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    CheckConstraint("points > 0", name="held_points_positive"),
+    Index("ix_points_holds_member", "member_id", "held_until"),
 )

@@ -1,0 +1,170 @@
+"""Points at checkout: what a cart may take, and holds that keep them for an order.
+
+:func:`redeemable_points` is the pure part: a member's usable balance, less what their other
+checkouts hold, capped by the cart's ``max_order_share`` (points worth ``points_per_unit``
+each); below ``min_points`` nothing is redeemable. :func:`hold_points` keeps points for an order
+until a time, under the member's account lock, so two checkouts never count the same points. A
+hold stops counting when it lapses, is released, or its order carries a redemption; it never
+moves points out of lots (only the redemption does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, delete, exists, func, select
+
+from core.bounds import MAX_POINTS_PER_OPERATION
+from core.program.program_file import Redeem
+from loyalty.errors import PointsNotHeld
+from loyalty.ledger import lock_accounts
+from loyalty.limits import check_operation, fetch_balances
+from loyalty.redemption import check_redemption, max_points_for, points_value
+from loyalty.tables import points_holds, points_ledger
+
+h = points_holds.c
+
+
+@dataclass(frozen=True)
+class Redeemable:
+    """The points a member may redeem on one cart (``points``) and what they are worth."""
+
+    balance: int  # usable now (available, unexpired lots)
+    held: int  # held by the member's other checkouts
+    most_for_total: int  # the cart total's max_order_share, in points
+    rules: Redeem
+    points: int
+    value: Decimal
+
+    @property
+    def available(self) -> int:
+        return max(0, self.balance - self.held)
+
+    def value_of(self, points: int) -> Decimal:
+        return points_value(points, self.rules)
+
+    def refusal(self, points: int) -> str | None:
+        """Why ``points`` cannot be redeemed on this cart (a reason code); None if they can."""
+        if points < self.rules.min_points:
+            return "points.below_minimum"
+        if points > self.most_for_total:
+            return "points.over_order_share"
+        if points > self.available:
+            return "points.insufficient"
+        return None
+
+
+def redeemable_points(*, balance: int, held: int, total: Decimal, rules: Redeem) -> Redeemable:
+    """The most points a cart of ``total`` may take from what is not held; pure."""
+    most_for_total = max_points_for(total, rules) if total > 0 else 0
+    most = min(max(0, balance - held), most_for_total, MAX_POINTS_PER_OPERATION)
+    points = most if most > 0 and most >= rules.min_points else 0
+    return Redeemable(
+        balance=balance,
+        held=held,
+        most_for_total=most_for_total,
+        rules=rules,
+        points=points,
+        value=points_value(points, rules),
+    )
+
+
+def fetch_redeemable(
+    conn: Connection,
+    program: Any,
+    member_id: str,
+    *,
+    total: Decimal,
+    now: datetime,
+    exclude_order: str = "",
+) -> Redeemable:
+    """:func:`redeemable_points` for the member now (``exclude_order``'s own hold not counted)."""
+    rules: Redeem = program.program_file.points.redeem
+    balance = fetch_balances(conn, [member_id], now=now, usable_only=True).get(member_id, 0)
+    held = fetch_held(conn, member_id, now=now, exclude_order=exclude_order)
+    return redeemable_points(balance=balance, held=held, total=total, rules=rules)
+
+
+def fetch_held(conn: Connection, member_id: str, *, now: datetime, exclude_order: str = "") -> int:
+    """Points the member's live holds keep (not lapsed, their order not yet redeemed)."""
+    redeemed = exists().where(
+        points_ledger.c.order_id == h.order_id, points_ledger.c.kind == "redeem"
+    )
+    query = select(func.coalesce(func.sum(h.points), 0)).where(
+        h.member_id == member_id, h.held_until > now, h.order_id != exclude_order, ~redeemed
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class PointsHold:
+    order_id: str
+    member_id: str
+    points: int
+    value: Decimal
+    held_until: datetime
+
+
+def hold_points(
+    conn: Connection,
+    program: Any,
+    member_id: str,
+    points: int,
+    *,
+    order_id: str,
+    total: Decimal,
+    now: datetime,
+    until: datetime,
+) -> PointsHold:
+    """Hold ``points`` for the order (replacing its hold) until ``until`` on an order of
+    ``total``; raises PointsNotHeld (or InvalidPoints for a total out of bounds) if they cannot
+    be, and the caller's transaction rolls back."""
+    rules: Redeem = program.program_file.points.redeem
+    check_operation(points, operation="hold")
+    lock_accounts(conn, [member_id], now=now)
+    release_points_hold(conn, order_id=order_id)
+    # The member's lapsed holds count no more; dropping them here keeps the table small.
+    conn.execute(delete(points_holds).where(h.member_id == member_id, h.held_until <= now))
+    redeemable = fetch_redeemable(conn, program, member_id, total=total, now=now)
+    reason = redeemable.refusal(points)
+    if reason is not None:
+        raise PointsNotHeld(_refusal_text(reason, points, redeemable, total), reason=reason)
+    value = check_redemption(points, total, rules)
+    conn.execute(
+        points_holds.insert().values(
+            order_id=order_id,
+            member_id=member_id,
+            points=points,
+            held_until=until,
+            created_at=now,
+        )
+    )
+    return PointsHold(order_id, member_id, points, value, until)
+
+
+def _refusal_text(reason: str, points: int, redeemable: Redeemable, total: Decimal) -> str:
+    if reason == "points.below_minimum":
+        return (
+            f"{points} points is below the minimum of {redeemable.rules.min_points} per redemption"
+        )
+    if reason == "points.over_order_share":
+        share = (Decimal(redeemable.rules.max_order_share) * 100).normalize()
+        return (
+            f"{points} points would pay more than {share:f}% of the order total {total}; "
+            f"at most {redeemable.most_for_total} points on this order"
+        )
+    return (
+        f"{points} points asked for; the member has {redeemable.available} usable points not "
+        f"held by other checkouts ({redeemable.balance} usable, {redeemable.held} held)"
+    )
+
+
+def release_points_hold(conn: Connection, *, order_id: str) -> int:
+    """Drop the order's hold; returns the points it held (0 if there was none)."""
+    released = conn.execute(
+        delete(points_holds).where(h.order_id == order_id).returning(h.points)
+    ).scalar()
+    return int(released or 0)
