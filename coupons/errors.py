@@ -12,6 +12,7 @@ operations that must not happen (the loser of a race gets one of these, cleanly)
     ├── InvalidCart                 the cart file is not a cart
     ├── TooManyCodes                more codes asked of one generate call than it makes
     ├── CodeFileError               the file for generated codes cannot be written
+    ├── UnknownReservation          no checkout reservation by that id
     └── CheckoutRefused             a checkout operation was refused; ``reasons`` say why
         ├── CodeUnavailable         the code is not the member's, or is used/reserved/expired
         ├── NotEligible             the cart does not meet the coupon's conditions or stacking
@@ -72,6 +73,17 @@ class TooManyCodes(CouponError):
 
 class CodeFileError(CouponError):
     """Raised when the file for generated codes cannot be written (nothing is stored then)."""
+
+
+class UnknownReservation(CouponError):
+    """Raised when a checkout reservation id names no reservation."""
+
+    def __init__(self, reservation_id: str) -> None:
+        super().__init__(
+            f"no checkout reservation by the id of {reservation_id!r} was found; use the "
+            "reservation_id that POST /v1/checkout/reserve returned"
+        )
+        self.reservation_id = reservation_id
 
 
 class CheckoutRefused(CouponError):

@@ -13,6 +13,9 @@ Once-only and every limit are enforced here, by keys and conditional updates:
 * ``coupon_refusals``: a code on a paid order that was not redeemed, with the reason code and
   params (rendered in the member's locale when shown); one row per (order, code), so a
   retried or replayed order records it once.
+* ``checkout_reservations``: what one ``reserve`` call of the HTTP API holds for an order (its
+  codes with their discounts, the points loyalty holds) under an id the shop releases it by;
+  reserving again for the order closes the previous one.
 """
 
 from __future__ import annotations
@@ -79,4 +82,21 @@ coupon_refusals = Table(
     Column("refused_at", UtcDateTime(), nullable=False),
     Index("ix_coupon_refusals_member", "member_id", "refused_at"),
     Index("ix_coupon_refusals_refused_at", "refused_at"),
+)
+
+checkout_reservations = Table(
+    "checkout_reservations",
+    metadata,
+    Column("reservation_id", String(40), primary_key=True),
+    Column("order_id", String(200), nullable=False),
+    Column("member_id", String(200), nullable=False),
+    Column("codes", JsonDocument, nullable=False),  # {code: discount share as a string}
+    Column("discount", Money(), nullable=False),
+    Column("points", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("points_value", Money(), nullable=False),
+    Column("held_until", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    # Set by a release, or when a newer reservation of the same order replaced this one.
+    Column("released_at", UtcDateTime()),
+    Index("ix_checkout_reservations_order", "order_id"),
 )
