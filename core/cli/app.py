@@ -108,13 +108,14 @@ def _settings() -> Settings:
 
 
 def _register_commands() -> None:
-    from core.cli import engine, events, members, program
+    from core.cli import engine, events, keys, members, program
     from core.packages import load_packages
 
     program.register(app)
     events.register(app)
     engine.register(app)
     members.register(app)
+    keys.register(app)
     for wiring in load_packages():
         wiring.register_cli(app)
 

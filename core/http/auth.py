@@ -1,18 +1,75 @@
-"""API keys and scopes: who may call what (interface; the HTTP API work fills it in).
+"""API keys and scopes: who may call what.
 
-A key is ``le_<id>_<secret>``; only a hash of it is stored. Scopes: ``events``, ``checkout``,
-``admin`` (admin may do everything). A missing or unknown key is 401, a wrong scope 403.
+A key is ``le_<key id>_<secret>``; only the SHA-256 of the secret is stored, and it is compared
+in constant time. Scopes: ``events``, ``checkout``, ``admin`` (admin may do everything). A key is
+sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+
+Endpoints take ``principal: Principal = Depends(require_scope("checkout"))``: a missing, unknown
+or revoked key is 401 (``unauthenticated``, with ``WWW-Authenticate``), a key without the scope
+403 (``forbidden``).
+
+Exceptions::
+
+    ApiKeyError            raised for bad input to the key services
+    ├── UnknownScope       a scope that is not one of SCOPES
+    ├── InvalidKeyName     an empty or overlong key name
+    ├── KeyNotFound        no key by that id
+    └── InvalidKey         a presented key that is missing, unknown or revoked
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any
 
-from sqlalchemy import Engine
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine, RowMapping, select
+
+from core.clock import get_clock
+from core.http.deps import runtime_of
+from core.http.problems import Problem
+from core.http.tables import api_keys
 
 SCOPES = ("events", "checkout", "admin")
+ADMIN = "admin"
+KEY_PREFIX = "le"
+MAX_NAME = 200
+# last_used_at is written at most this often per key: a write on every request would cost more
+# than the request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+_REALM = 'Bearer realm="loyalty-engine"'
+
+
+class ApiKeyError(Exception):
+    """Raised for bad input to the key services (the base of this module's errors)."""
+
+
+class UnknownScope(ApiKeyError):
+    """Raised when a scope is not one of :data:`SCOPES`."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"unknown scope {scope!r}; use one of: {', '.join(SCOPES)}")
+
+
+class InvalidKeyName(ApiKeyError):
+    """Raised when a key's name is empty or longer than :data:`MAX_NAME` characters."""
+
+
+class KeyNotFound(ApiKeyError):
+    """Raised when no key has the given id."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"no API key by the id of {key_id!r}; loyalty-engine keys list shows them")
+
+
+class InvalidKey(ApiKeyError):
+    """Raised when a presented key is missing, unknown or revoked."""
 
 
 @dataclass(frozen=True)
@@ -23,12 +80,171 @@ class Principal:
     name: str
     scopes: frozenset[str]
 
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes or ADMIN in self.scopes
 
-def create_key(engine: Engine, name: str, scopes: Sequence[str]) -> tuple[str, str]:
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key as ``keys list`` shows it (never its secret)."""
+
+    key_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+def checked_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
+    """The scopes, each known, without repeats, in :data:`SCOPES` order; at least one."""
+    for scope in scopes:
+        if scope not in SCOPES:
+            raise UnknownScope(scope)
+    if not scopes:
+        raise ApiKeyError(f"a key needs at least one scope; use one of: {', '.join(SCOPES)}")
+    return tuple(scope for scope in SCOPES if scope in scopes)
+
+
+def create_key(
+    engine: Engine, name: str, scopes: Sequence[str], *, now: datetime | None = None
+) -> tuple[str, str]:
     """Store a new key; returns ``(key_id, plaintext key)``; the plaintext is shown once."""
-    raise NotImplementedError
+    if not name.strip() or len(name) > MAX_NAME:
+        raise InvalidKeyName(f"a key's name must be 1 to {MAX_NAME} characters, got {len(name)}")
+    allowed = checked_scopes(scopes)
+    key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        conn.execute(
+            api_keys.insert().values(
+                key_id=key_id,
+                name=name,
+                secret_sha256=_digest(secret),
+                scopes=list(allowed),
+                created_at=now or get_clock().now(),
+            )
+        )
+    return key_id, f"{KEY_PREFIX}_{key_id}_{secret}"
+
+
+def list_keys(engine: Engine) -> list[ApiKey]:
+    """Every key, the oldest first, revoked ones included."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id))
+        return [_api_key(row._mapping) for row in rows]
+
+
+def revoke_key(engine: Engine, key_id: str, *, now: datetime | None = None) -> ApiKey:
+    """Revoke a key from now on (a key revoked before keeps its first revocation time)."""
+    with engine.begin() as conn:
+        conn.execute(
+            api_keys.update()
+            .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=now or get_clock().now())
+        )
+        row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+    if row is None:
+        raise KeyNotFound(key_id)
+    return _api_key(row._mapping)
+
+
+def authenticate(engine: Engine, credential: str | None, *, now: datetime) -> Principal:
+    """The principal of a presented key; :class:`InvalidKey` if it is missing, unknown or
+    revoked. Notes when the key was last used (at most once a minute)."""
+    if not credential:
+        raise InvalidKey("no API key: send Authorization: Bearer <key> or X-API-Key: <key>")
+    prefix, _, rest = credential.partition("_")
+    key_id, _, secret = rest.partition("_")
+    with engine.connect() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+    if prefix != KEY_PREFIX or row is None or not _matches(secret, row.secret_sha256):
+        raise InvalidKey("the API key is not known; create one with loyalty-engine keys create")
+    if row.revoked_at is not None:
+        raise InvalidKey(f"the API key {key_id} was revoked at {row.revoked_at.isoformat()}")
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        with engine.begin() as conn:
+            conn.execute(
+                api_keys.update().where(api_keys.c.key_id == key_id), {"last_used_at": now}
+            )
+    return Principal(key_id=key_id, name=row.name, scopes=frozenset(row.scopes))
+
+
+def credential_of(headers: Mapping[str, str]) -> str | None:
+    """The key a request presents: ``Authorization: Bearer <key>``, else ``X-API-Key``."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return headers.get("x-api-key", "").strip() or None
+
+
+def principal_of(request: Request) -> Principal:
+    """The request's principal, found once per request (middleware may have found it already);
+    a 401 problem if its key is missing, unknown or revoked."""
+    found = getattr(request.state, "principal", None)
+    if isinstance(found, Principal):
+        return found
+    runtime = runtime_of(request)
+    try:
+        principal = authenticate(runtime.engine, credential_of(request.headers), now=runtime.now())
+    except InvalidKey as exc:
+        presented = credential_of(request.headers) is not None
+        raise unauthenticated(str(exc), presented=presented) from None
+    request.state.principal = principal
+    return principal
+
+
+def unauthenticated(detail: str, *, presented: bool) -> Problem:
+    challenge = f'{_REALM}, error="invalid_token"' if presented else _REALM
+    return Problem(401, "unauthenticated", "Unauthenticated", detail,
+                   headers={"WWW-Authenticate": challenge})  # fmt: skip
+
+
+# Declared so that /openapi.json lists both ways of sending a key; neither refuses by itself.
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The key.")
 
 
 def require_scope(scope: str) -> Callable[..., Any]:
     """A FastAPI dependency: the request's :class:`Principal`, if its key has ``scope``."""
-    raise NotImplementedError
+    return require_any_scope(scope)
+
+
+def require_any_scope(*scopes: str) -> Callable[..., Any]:
+    """Like :func:`require_scope`, for an endpoint that any one of ``scopes`` may call."""
+    for scope in scopes:
+        if scope not in SCOPES:
+            raise UnknownScope(scope)
+
+    def dependency(
+        request: Request,
+        _bearer_key: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        _header_key: Annotated[str | None, Depends(_api_key_header)],
+    ) -> Principal:
+        principal = principal_of(request)
+        if not any(principal.allows(scope) for scope in scopes):
+            have, need = ", ".join(sorted(principal.scopes)), " or ".join(scopes)
+            detail = f"the API key {principal.key_id} has scopes {have}; this needs {need}"
+            raise Problem(403, "forbidden", "Forbidden", detail)
+        return principal
+
+    dependency.__name__ = "require_" + "_or_".join(scopes)
+    return dependency
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _matches(secret: str, stored: str) -> bool:
+    return hmac.compare_digest(_digest(secret), stored)
+
+
+def _api_key(row: RowMapping) -> ApiKey:
+    return ApiKey(
+        key_id=row["key_id"],
+        name=row["name"],
+        scopes=tuple(row["scopes"]),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        last_used_at=row["last_used_at"],
+    )
