@@ -38,6 +38,20 @@ class Settings(BaseSettings):
     # Longer input lines are dead-lettered unread (an order of 1,000 items is about 150 KB).
     max_line_bytes: int = Field(default=256 * 1024, ge=1_024, le=16 * 1024 * 1024)
 
+    # The HTTP API (loyalty-engine serve).
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65_535)
+    api_workers: int = Field(default=1, ge=1, le=256)
+    # Requests per minute per API key (a fixed one-minute window); 0 turns the limit off.
+    api_rate_limit: int = Field(default=600, ge=0)
+    # A larger request body is refused (413) before it is read (1,000 order events of 30 items
+    # each are a few MB).
+    api_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1_024)
+    api_idempotency_ttl: timedelta = timedelta(hours=24)
+    # How long a second request with an Idempotency-Key still running waits for its answer
+    # before it gets 409 idempotency_in_progress.
+    api_idempotency_wait: timedelta = timedelta(seconds=5)
+
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_user: str | None = None
@@ -48,7 +62,9 @@ class Settings(BaseSettings):
     push_endpoint: str | None = None
     push_api_key: SecretStr | None = None
 
-    @field_validator("event_future_tolerance", mode="before")
+    @field_validator(
+        "event_future_tolerance", "api_idempotency_ttl", "api_idempotency_wait", mode="before"
+    )
     @classmethod
     def _duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
