@@ -2,8 +2,8 @@
 
 Importing this module registers the program file (coupons.yaml) and its checks, the tables,
 subscribes the ``order.paid`` and ``order.refunded`` handlers, declares the actors and jobs,
-adds the wallet to ``members show`` and the coupons part to the demo summary; `register_cli`
-adds the ``coupons`` commands.
+adds the wallet to ``members show`` and the coupons part to the demo summary, names the HTTP
+router (``coupons.api``: checkout, issuing); `register_cli` adds the ``coupons`` commands.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from core.demo import checkout_hooks, summary_sections
+from core.http.registry import register_router
 from core.members import member_sections
 from coupons import handlers as _handlers  # noqa: F401  (subscribes the event handlers)
 from coupons import jobs as _jobs  # noqa: F401  (declares the actors, registers the jobs)
@@ -31,3 +32,6 @@ def register_cli(app: typer.Typer) -> None:
     from coupons.cli import register
 
     register(app)
+
+
+register_router("coupons.api:router")  # the HTTP endpoints, imported only when serving

@@ -1,7 +1,8 @@
 """How the loyalty package plugs into the foundation (see core/packages.py).
 
 Importing this module subscribes the package's event handlers, declares its actors and
-registers its scheduled jobs; `register_cli` adds its commands.
+registers its scheduled jobs and names its HTTP router (``loyalty.api``); `register_cli` adds its
+commands.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import typer
 
 from core.demo import summary_sections
 from core.events.internal import EventSource, register_event_source
+from core.http.registry import register_router
 from core.members import MemberSection, member_sections
 from loyalty import handlers as _handlers  # noqa: F401  (subscribes the event handlers)
 from loyalty import jobs as _jobs  # noqa: F401  (declares the actors, registers the jobs)
@@ -48,3 +50,5 @@ if _SECTION not in member_sections:
     member_sections.append(_SECTION)
 if print_demo_summary not in summary_sections:
     summary_sections.append(print_demo_summary)
+
+register_router("loyalty.api:router")  # the HTTP endpoints, imported only when serving
