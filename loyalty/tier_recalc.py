@@ -107,8 +107,12 @@ def _money(column: Any, *, cents: bool) -> Any:
     return type_coerce(column, BigInteger) if cents else column
 
 
-def _spend(ladder: TierLadder, as_of: datetime, members_in: MemberRange, cents: bool) -> Any:
-    """Net paid per member over the window ending at ``as_of``."""
+def spend_by_member(
+    ladder: TierLadder, as_of: datetime, members_in: MemberRange, cents: bool
+) -> Any:
+    """Net paid per member over the window ending at ``as_of``: a subquery of (member_id,
+    spend), spend in integer cents when ``cents`` (SQLite); members without orders in the
+    window have no row."""
     refunded = (
         select(refunds.c.order_id, func.sum(_money(refunds.c.amount, cents=cents)).label("sum"))
         .where(refunds.c.refunded_at <= as_of, *members_in.where(refunds.c.member_id))
@@ -146,7 +150,7 @@ def decision_query(
     ladder: TierLadder, *, as_of: datetime, members_in: MemberRange, cents: bool = False
 ) -> Any:
     """The one statement: every member in range whose tier row must change, and how."""
-    spend = _spend(ladder, as_of, members_in, cents)
+    spend = spend_by_member(ladder, as_of, members_in, cents)
     held = select(member_tiers).where(*members_in.where(member_tiers.c.member_id)).subquery("held")
     total = func.coalesce(spend.c.spend, 0)
     thresholds = [
