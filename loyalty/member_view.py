@@ -3,17 +3,25 @@ of the demo summary."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from core.cel.history import fetch_histories
-from core.events.tables import members
+from loyalty.calendar import business_zone
+from loyalty.demo_summary import (
+    MOVES_WINDOW,
+    LoyaltySummary,
+    PointsTotals,
+    ReferralCounts,
+    TopMember,
+    fetch_summary,
+)
 from loyalty.ladder import TierLadder, net_spend, progress
 from loyalty.points import fetch_points
 from loyalty.referral_codes import fetch_codes
@@ -118,26 +126,110 @@ def _outcome(referral: dict[str, Any]) -> str:
 
 
 def print_demo_summary(runtime: Any, console: Console) -> None:
-    """The demo's loyalty table: each member's tier, points and referral outcomes."""
-    now, program = runtime.now(), runtime.program_or_none()
-    table = Table(title="loyalty", title_justify="left")
-    for column in ("member", "tier", "spend", "balance", "pending", "owed", "referrals"):
-        table.add_column(
-            column, justify="left" if column in ("member", "tier", "referrals") else "right"
-        )
+    """The demo's loyalty part: tiers and their moves, points totals, the top spenders and
+    referrals by outcome, for any number of members (``loyalty.demo_summary`` fetches it)."""
+    program = runtime.program_or_none()
     with runtime.engine.connect() as conn:
-        for member_id in conn.execute(
-            select(members.c.member_id).order_by(members.c.first_seen_at, members.c.member_id)
-        ).scalars():
-            view = fetch_loyalty(conn, member_id, now, program)
-            points = view["points"]
-            table.add_row(
-                member_id,
-                view["tier"] or "-",
-                f"{Decimal(view['qualifying_spend']):,.2f}",
-                str(points["balance"]),
-                str(points["pending"]),
-                str(points["debt"]),
-                _referral_line(view),
-            )
-    console.print(table)
+        summary = fetch_summary(conn, now=runtime.now(), program=program)
+    zone = business_zone(program) if program is not None else ZoneInfo("UTC")
+    if summary.tiers:
+        console.print(_moves_title(summary, zone), highlight=False)
+        console.print(_tiers_table(summary))
+    else:
+        console.print("loyalty  no program: no tiers or qualifying spend to show")
+    console.print(_points_grid(summary.points))
+    if summary.top:
+        window = TierLadder.from_program(program).window.days
+        currency = program.program_file.program.currency
+        console.print(
+            f"top {len(summary.top)} by qualifying spend ({currency}, the last {window} days)",
+            highlight=False,
+        )
+        console.print(_top_table(summary.top))
+    console.print(_referrals_grid(summary.referrals))
+
+
+def _moves_title(summary: LoyaltySummary, zone: ZoneInfo) -> str:
+    until = summary.now.astimezone(zone)
+    return (
+        f"loyalty tiers, with the moves of the {MOVES_WINDOW.days} days to {until:%d %b %Y %H:%M}"
+    )
+
+
+def _tiers_table(summary: LoyaltySummary) -> Table:
+    table = _compact_table(("tier", "name"), ("members", "moved up", "moved down", "in grace"))
+    for line in summary.tiers:
+        counts = (line.members, line.up, line.down, line.in_grace)
+        table.add_row(line.tier_id, line.name, *(f"{n:,}" for n in counts))
+    return table
+
+
+def _points_grid(points: PointsTotals) -> Table:
+    """Points in three columns: credited, taken out, where they are now."""
+    columns = [
+        [("earned", points.earned), ("awarded", points.awarded), ("adjusted", points.adjusted)],
+        [
+            ("redeemed", points.redeemed),
+            ("refunds gave back", points.given_back),
+            ("refunds took back", points.taken_back),
+            ("expired", points.expired),
+        ],
+        [("usable", points.usable), ("pending", points.pending), ("owed", points.owed)],
+    ]
+    if points.other:
+        columns[0].append(("other entries", points.other))
+    if points.due_to_expire:
+        columns[2].append(("due to expire", points.due_to_expire))
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column()
+    for _ in columns:
+        grid.add_column()
+        grid.add_column(justify="right")
+    for row in itertools.zip_longest(*columns, fillvalue=("", None)):
+        label = "points" if not grid.rows else ""
+        grid.add_row(label, *(cell for name, n in row for cell in (name, _count(n))))
+    return grid
+
+
+def _count(points: int | None) -> str:
+    return "" if points is None else f"{points:,}"
+
+
+def _top_table(top: tuple[TopMember, ...]) -> Table:
+    table = _compact_table(("member", "name", "tier"), ("spend", "balance", "pending"))
+    for member in top:
+        table.add_row(
+            member.member_id,
+            member.first_name or "-",
+            member.tier_id,
+            f"{member.spend:,.2f}",
+            f"{member.balance:,}",
+            f"{member.pending:,}",
+        )
+    return table
+
+
+def _compact_table(texts: tuple[str, ...], numbers: tuple[str, ...]) -> Table:
+    """A table without borders: a bold header and one line per row, numbers to the right."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in texts:
+        table.add_column(column)
+    for column in numbers:
+        table.add_column(column, justify="right")
+    return table
+
+
+def _referrals_grid(counts: ReferralCounts) -> Table:
+    """Referrals by outcome; long lines wrap under their text, not under the label."""
+    rejected = sum(n for _, n in counts.rejected)
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in counts.rejected)
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column()
+    grid.add_column()
+    grid.add_row(
+        "referrals",
+        f"{counts.total:,}: settled {counts.settled:,}, qualified and settling "
+        f"{counts.qualified:,}, awaiting a first order {counts.waiting:,}",
+    )
+    grid.add_row("", f"rejected {rejected:,}" + (f": {reasons}" if reasons else ""))
+    return grid
