@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Header, Path, status
 from core.events.handlers import unit_of_work
 from core.http.auth import Principal, require_scope
 from core.http.deps import runtime_of
+from core.http.fields import PRINTABLE
 from core.http.problem_docs import problem_responses
 from core.http.problems import Problem
 from core.http.programs import program_of
@@ -142,7 +143,7 @@ def reserve(body: ReserveRequest, runtime: Served, _: Checkout) -> dict[str, Any
     summary="Free what a reservation holds (idempotent)",
 )
 def release(
-    reservation_id: Annotated[str, Path(min_length=1, max_length=40)],
+    reservation_id: Annotated[str, Path(min_length=1, max_length=40, pattern=PRINTABLE)],
     runtime: Served,
     _: Checkout,
 ) -> dict[str, Any]:
@@ -174,7 +175,7 @@ def release(
     summary="Issue a coupon into a member's wallet (admin)",
 )
 def issue(
-    member_id: Annotated[str, Path(min_length=1, max_length=200)],
+    member_id: Annotated[str, Path(min_length=1, max_length=200, pattern=PRINTABLE)],
     body: IssueRequest,
     runtime: Served,
     _: Admin,

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from core.bounds import MAX_POINTS_PER_OPERATION
-from core.events.types import MAX_COUPON_CODES, MAX_ITEMS, Amount, Id, Item
+from core.bounds import MAX_AMOUNT, MAX_POINTS_PER_OPERATION
+from core.events.types import MAX_COUPON_CODES, MAX_ITEMS, Amount, Item
+from core.http.fields import Key
 
 Money = Annotated[str, Field(pattern=r"^\d+\.\d{2}$", examples=["30.00"])]
 CodeText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -36,7 +37,7 @@ class CartRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_CART]})
 
-    member_id: Id
+    member_id: Key
     items: list[Item] = Field(max_length=MAX_ITEMS)
     total: Amount | None = Field(
         default=None, description="The total thresholds start from; default: the lines' sum."
@@ -47,6 +48,13 @@ class CartRequest(BaseModel):
         default=0, ge=0, le=MAX_POINTS_PER_OPERATION, description="Points to redeem; 0: none."
     )
 
+    @field_validator("items")
+    @classmethod
+    def _within_bounds(cls, items: list[Item]) -> list[Item]:
+        if sum(item.price * item.qty for item in items) > MAX_AMOUNT:
+            raise ValueError(f"the lines add up to more than {MAX_AMOUNT}; check prices and qty")
+        return items
+
 
 class ReserveRequest(CartRequest):
     model_config = ConfigDict(
@@ -56,7 +64,7 @@ class ReserveRequest(CartRequest):
         },
     )
 
-    order_id: Id
+    order_id: Key
     ttl_seconds: int = Field(
         default=DEFAULT_TTL_SECONDS,
         ge=60,
@@ -179,7 +187,7 @@ class IssueRequest(BaseModel):
     )
 
     coupon_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    issue_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = Field(
+    issue_key: Key | None = Field(
         default=None, description="Issuing again with the same key returns the same code."
     )
 

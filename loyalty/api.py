@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from core.bounds import MAX_POINTS_PER_OPERATION
 from core.http.auth import Principal, require_scope
 from core.http.deps import runtime_of
+from core.http.fields import PRINTABLE
 from core.http.problem_docs import problem_responses
 from core.http.problems import Problem
 from core.http.programs import program_of
@@ -41,7 +42,10 @@ class AdjustmentRequest(BaseModel):
         le=MAX_POINTS_PER_OPERATION,
         description="Points to add (a new lot), or negative to take (soonest-expiring first).",
     )
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=PRINTABLE),
+    ]
 
     @field_validator("points")
     @classmethod
@@ -96,7 +100,7 @@ class AdjustmentResponse(BaseModel):
     summary="Add or take a member's points, with a reason (admin)",
 )
 def adjust(
-    member_id: Annotated[str, Path(min_length=1, max_length=200)],
+    member_id: Annotated[str, Path(min_length=1, max_length=200, pattern=PRINTABLE)],
     body: AdjustmentRequest,
     runtime: Served,
     _: Admin,

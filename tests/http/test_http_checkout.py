@@ -98,6 +98,8 @@ def test_validate_of_an_unknown_member_is_a_404_problem(shop: Shop) -> None:
         ({"items": [{"sku": "T-1", "price": "10.00", "qty": 0}]}, "items.0.qty"),
         ({"items": [{"price": "10.00"}]}, "items.0.sku"),
         ({"member_id": ""}, "member_id"),
+        ({"member_id": "m\x00mei"}, "member_id"),  # PostgreSQL stores no NUL
+        ({"items": [{"sku": "T-1", "price": "99999999999999.99", "qty": 2}]}, "items"),
         ({"points": -5}, "points"),
         ({"coupon_codes": ["X"]}, "coupon_codes"),  # a misspelt field is not ignored
     ],

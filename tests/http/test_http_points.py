@@ -62,6 +62,7 @@ def test_taking_more_than_the_usable_points_is_a_409_and_takes_nothing(shop: Sho
         ({"points": 0, "reason": "nothing"}, "points"),
         ({"points": 10**10, "reason": "too many"}, "points"),
         ({"points": 5, "reason": "   "}, "reason"),
+        ({"points": 5, "reason": "late\x00parcel"}, "reason"),
         ({"points": 5}, "reason"),
     ],
 )
