@@ -1,4 +1,4 @@
-"""``tick``, ``worker``, ``scheduler``, ``db upgrade`` and ``demo``: running the engine."""
+"""``tick``, ``worker``, ``scheduler``, ``serve``, ``db upgrade``, ``demo``: running the engine."""
 
 from __future__ import annotations
 
@@ -95,6 +95,39 @@ def scheduler() -> None:
     scheduler_process.main(runtime)
 
 
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: LOYALTY_API_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65_535, help="Port to listen on (default: LOYALTY_API_PORT)."),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=MAX_WORKERS, help="uvicorn worker processes (LOYALTY_API_WORKERS)."
+        ),
+    ] = None,
+) -> None:
+    """Serve the HTTP API (/v1, /openapi.json, /livez, /readyz) on uvicorn."""
+    from core.cli.runtime import program_or_fail
+    from core.http.serving import serve as run_server
+    from core.processes import describe_broker, start_log
+
+    runtime = get_runtime()
+    settings = runtime.settings
+    program_or_fail(runtime, required=False)
+    runtime.engine  # noqa: B018  migrates the database once, before any worker starts
+    host, port = host or settings.api_host, port or settings.api_port
+    count = workers or settings.api_workers
+    start_log.info(
+        f"serve starting: http://{host}:{port}; {count} worker(s); "
+        f"broker {describe_broker(settings)}"
+    )
+    run_server(runtime, host=host, port=port, workers=count)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the newest schema (the engine also does this on first use)."""
@@ -121,4 +154,5 @@ def register(app: typer.Typer) -> None:
     app.command()(worker)
     app.command()(scheduler)
     app.command()(demo)
+    app.command()(serve)
     app.add_typer(db_app, name="db")

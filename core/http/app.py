@@ -28,6 +28,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     install_problem_handlers(app)
+    _serve_work_and_guard(app, runtime)
     from core.http.operations import router as operations
 
     app.include_router(operations)
@@ -37,3 +38,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         v1.include_router(getattr(importlib.import_module(module), attribute))
     app.include_router(v1)
     return app
+
+
+def _serve_work_and_guard(app: FastAPI, runtime: Runtime) -> None:
+    """Work endpoints enqueue goes to the configured broker; every ``/v1`` request passes the
+    guard (key lookup, rate limit, body limit, idempotency), and the schema says so."""
+    from core.http.guard import ApiGuard, document_idempotency
+    from core.processes import setup_broker
+
+    setup_broker(runtime.settings)
+    app.add_middleware(ApiGuard, runtime=runtime)
+    document_idempotency(app)

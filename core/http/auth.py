@@ -178,25 +178,30 @@ def credential_of(headers: Mapping[str, str]) -> str | None:
 
 
 def principal_of(request: Request) -> Principal:
-    """The request's principal, found once per request (middleware may have found it already);
-    a 401 problem if its key is missing, unknown or revoked."""
-    found = getattr(request.state, "principal", None)
+    """The request's principal, found once per request (:class:`core.http.guard.ApiGuard`
+    looks keys up before the endpoint runs); a 401 problem if its key is missing, unknown or
+    revoked."""
+    state = request.scope.setdefault("state", {})
+    found = state.get("principal")
     if isinstance(found, Principal):
         return found
+    presented = credential_of(request.headers) is not None
+    if "auth_error" in state:
+        raise unauthenticated(state["auth_error"], presented=presented)
     runtime = runtime_of(request)
     try:
         principal = authenticate(runtime.engine, credential_of(request.headers), now=runtime.now())
     except InvalidKey as exc:
-        presented = credential_of(request.headers) is not None
         raise unauthenticated(str(exc), presented=presented) from None
-    request.state.principal = principal
+    state["principal"] = principal
     return principal
 
 
 def unauthenticated(detail: str, *, presented: bool) -> Problem:
     challenge = f'{_REALM}, error="invalid_token"' if presented else _REALM
-    return Problem(401, "unauthenticated", "Unauthenticated", detail,
-                   headers={"WWW-Authenticate": challenge})  # fmt: skip
+    return Problem(
+        401, "unauthenticated", "Unauthenticated", detail, headers={"WWW-Authenticate": challenge}
+    )
 
 
 # Declared so that /openapi.json lists both ways of sending a key; neither refuses by itself.

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from core.http.app import create_app
 from core.runtime import Runtime, set_runtime
@@ -36,10 +37,11 @@ def http_runtime(db_url: str, program_dir: Path, folder: Path, **settings: objec
 
 
 @contextmanager
-def live_server(runtime: Runtime) -> Iterator[str]:
-    """Serve the app over ``runtime`` on a free loopback port until the block ends."""
+def live_server(runtime: Runtime, app: FastAPI | None = None) -> Iterator[str]:
+    """Serve the app over ``runtime`` (or ``app``, built on it with routes a test adds) on a
+    free loopback port until the block ends."""
     config = uvicorn.Config(
-        create_app(runtime), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+        app or create_app(runtime), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
