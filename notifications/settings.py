@@ -2,25 +2,38 @@
 
 Read from ``LOYALTY_*`` environment variables or ``.env``, like the engine's settings:
 secondary providers per channel (a failover when the primary fails with a transient error),
-the unsubscribe link and its signing key, retry schedule, per-provider send rates.
+the unsubscribe link and its signing key, the secrets of provider webhooks, retry schedule,
+per-provider send rates.
+
+With ``LOYALTY_PUBLIC_BASE_URL`` set (where shoppers reach ``loyalty-engine serve``), the links
+messages carry point at its page, ``{base}/v1/unsubscribe/{token}``, unless
+``LOYALTY_UNSUBSCRIBE_URL`` names another.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SmtpSecurity = Literal["auto", "starttls", "ssl", "none"]
+UNSUBSCRIBE_PATH = "/v1/unsubscribe/{token}"
+# "<channel>/<provider>": the provider part is short so a namespaced callback id still fits.
+WEBHOOK_KEY = re.compile(r"(email|sms|push)/[a-z0-9][a-z0-9_-]{0,39}")
 
 
 class NotificationSettings(BaseSettings):
     """What an operator can set for message delivery; defaults suit the embedded engine."""
 
     model_config = SettingsConfigDict(
-        env_prefix="LOYALTY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="LOYALTY_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,  # an error must not print a webhook secret or a password
     )
 
     # "auto": core's smtp_tls with port 465 means implicit TLS, otherwise STARTTLS.
@@ -46,6 +59,10 @@ class NotificationSettings(BaseSettings):
     unsubscribe_secret: SecretStr | None = None  # unset: generated once, kept in the database
     unsubscribe_url: str = "http://127.0.0.1:8000/unsubscribe/{token}"
     unsubscribe_mailto: str | None = None
+    public_base_url: str | None = None  # e.g. https://loyalty.shop.example.com
+
+    # "<channel>/<provider>" → the HMAC-SHA256 key of that provider's delivery webhooks.
+    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
     max_attempts: int = Field(default=6, ge=1)
     retry_min_backoff_s: float = Field(default=30.0, gt=0)
@@ -57,6 +74,47 @@ class NotificationSettings(BaseSettings):
     sms_rate_per_s: int = Field(default=20, ge=0)
     push_rate_per_s: int = Field(default=500, ge=0)
     rate_limit_wait_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        base = value.strip().rstrip("/")
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", base):
+            raise ValueError(
+                f"LOYALTY_PUBLIC_BASE_URL must be an http(s) URL without query, such as "
+                f"https://loyalty.shop.example.com; got {value!r}"
+            )
+        return base
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _webhook_keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for key, secret in value.items():
+            if not WEBHOOK_KEY.fullmatch(key):
+                raise ValueError(
+                    f"LOYALTY_WEBHOOK_SECRETS: {key!r} is not <channel>/<provider>; write it "
+                    'like "email/smtp" (channel email, sms or push; provider in lowercase '
+                    "letters, digits, - or _, at most 40)"
+                )
+            if len(secret.get_secret_value()) < 16:
+                raise ValueError(
+                    f"LOYALTY_WEBHOOK_SECRETS: the secret of {key!r} is shorter than 16 "
+                    "characters; use the provider's signing key or a long random one"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _links_to_the_served_page(self) -> NotificationSettings:
+        if self.public_base_url and "unsubscribe_url" not in self.model_fields_set:
+            self.unsubscribe_url = self.public_base_url + UNSUBSCRIBE_PATH
+        return self
+
+    def webhook_secret(self, channel: str, provider: str) -> bytes | None:
+        """The key that signs ``channel``/``provider``'s webhooks (None: not configured)."""
+        secret = self.webhook_secrets.get(f"{channel}/{provider}")
+        return secret.get_secret_value().encode() if secret else None
 
 
 @lru_cache(maxsize=1)
