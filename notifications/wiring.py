@@ -1,8 +1,8 @@
 """How the notifications package plugs into the foundation (see core/packages.py).
 
 Importing this module registers the program files (templates/) and their checks, subscribes
-the package's event handlers, declares its actors and registers its scheduled jobs;
-`register_cli` adds its commands.
+the package's event handlers, declares its actors, registers its scheduled jobs and names its
+HTTP router (unsubscribe pages, provider webhooks); `register_cli` adds its commands.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from core.demo import summary_sections
+from core.http.registry import register_router
 from core.members import MemberSection, member_sections
 from core.program.check import program_checks
 from notifications import actors as _actors  # noqa: F401  (declares the actors)
@@ -32,6 +33,7 @@ if not any(section.name == "notifications" for section in member_sections):
     member_sections.append(
         MemberSection("notifications", fetch_member_messages, render_member_messages)
     )
+register_router("notifications.api:router")  # unsubscribe and webhooks, imported only when serving
 
 
 def register_cli(app: typer.Typer) -> None:
