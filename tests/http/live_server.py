@@ -21,16 +21,16 @@ from core.settings import Settings
 
 
 def http_runtime(db_url: str, program_dir: Path, folder: Path, **settings: object) -> Runtime:
-    """The runtime a served engine has: this database, the program, an outbox in ``folder``."""
+    """The runtime a served engine has: this database, the program, an outbox in ``folder``
+    (``settings`` override these and set others, e.g. ``redis_url``)."""
+    values: dict[str, object] = {
+        "database_url": db_url,
+        "redis_url": None,
+        "program_dir": program_dir,
+        "outbox": folder / "outbox.jsonl",
+    }
     runtime = Runtime(
-        settings=Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            database_url=db_url,
-            redis_url=None,
-            program_dir=program_dir,
-            outbox=folder / "outbox.jsonl",
-            **settings,  # type: ignore[arg-type]
-        )
+        settings=Settings(_env_file=None, **(values | settings))  # type: ignore[call-arg,arg-type]
     )
     set_runtime(runtime)
     return runtime

@@ -62,7 +62,9 @@ def test_events_posted_again_are_duplicates_and_the_cli_sees_them_stored(
     monkeypatch.setenv("LOYALTY_DATABASE_URL", db_url)
     monkeypatch.setenv("LOYALTY_PROGRAM_DIR", str(examples / "program"))
     scenario_file = str(examples / "events" / "scenario.jsonl")
-    cli = runner.invoke(app, ["--now", NOW.isoformat(), "events", "ingest", scenario_file, "--json"])
+    cli = runner.invoke(
+        app, ["--now", NOW.isoformat(), "events", "ingest", scenario_file, "--json"]
+    )
 
     assert (again["accepted"], again["duplicate"], again["rejected"]) == (0, 18, 1)
     assert json.loads(cli.stdout) == {"accepted": 0, "duplicate": 18, "rejected": 1}
