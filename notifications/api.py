@@ -115,7 +115,6 @@ def _page_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 @router.get(
     "/unsubscribe/{token}",
     tags=["unsubscribe"],
-    response_class=HTMLResponse,
     responses=_page_responses(400, 404),
     summary="The unsubscribe page of a link in a message (changes nothing)",
 )
@@ -140,7 +139,6 @@ def unsubscribe_page(
 @router.post(
     "/unsubscribe/{token}",
     tags=["unsubscribe"],
-    response_class=HTMLResponse,
     responses=_page_responses(400, 404),
     openapi_extra={"requestBody": _ONE_CLICK_BODY},
     summary="Unsubscribe: the page's button and RFC 8058 one-click (idempotent)",

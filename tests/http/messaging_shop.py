@@ -88,9 +88,14 @@ def member_events() -> list[dict[str, Any]]:
             "type": "member.registered",
             "occurred_at": "2026-11-01T10:00:00+08:00",
             "member_id": member_id,
-            "data": {"first_name": name, "email": f"{member_id}@example.com", "locale": locale,
-                     "timezone": "Asia/Shanghai", "consents": {"email": True}},
-        }  # fmt: skip
+            "data": {
+                "first_name": name,
+                "email": f"{member_id}@example.com",
+                "locale": locale,
+                "timezone": "Asia/Shanghai",
+                "consents": {"email": True},
+            },
+        }
         for member_id, (name, locale) in MEMBERS.items()
     ]
 

@@ -156,7 +156,10 @@ def tampered(link: str) -> str:
 
 @pytest.mark.parametrize(
     ("language", "lang", "title"),
-    [("zh-CN,zh;q=0.9", "zh-CN", "此链接无效"), ("fr-FR, en;q=0.5", "en", "This link does not work")],
+    [
+        ("zh-CN,zh;q=0.9", "zh-CN", "此链接无效"),
+        ("fr-FR, en;q=0.5", "en", "This link does not work"),
+    ],
 )
 def test_a_changed_link_gets_a_400_page_in_the_browsers_language_and_stops_nothing(
     shop: MessagingShop, language: str, lang: str, title: str
@@ -225,4 +228,3 @@ def test_the_public_base_url_decides_the_unsubscribe_link(
 def test_a_public_base_url_with_a_query_is_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match="LOYALTY_PUBLIC_BASE_URL must be an http"):
         NotificationSettings(_env_file=None, public_base_url="shop.example/?x=1")  # type: ignore[call-arg]
-
