@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from typing import Any
 
@@ -25,19 +24,25 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from core.http import idempotency
+from core.http.asgi import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    header_pairs,
+    read_body,
+    replay,
+    replayed_body,
+)
 from core.http.auth import InvalidKey, Principal, authenticate, credential_of
 from core.http.idempotency import Fingerprint, Record, StoredResponse
 from core.http.limits import RateLimiter, build_rate_limiter
 from core.http.problems import Problem, problem_response
 from core.runtime import Runtime
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _POLL_SECONDS = 0.05
@@ -92,7 +97,10 @@ class ApiGuard:
         return principal
 
     async def _rate_limited(self, principal: Principal) -> Problem | None:
-        verdict = await run_in_threadpool(self.limiter.hit, principal.key_id)
+        if self.limiter.blocking:
+            verdict = await run_in_threadpool(self.limiter.hit, principal.key_id)
+        else:
+            verdict = self.limiter.hit(principal.key_id)
         if verdict.allowed:
             return None
         limit = self.settings.api_rate_limit
@@ -133,6 +141,8 @@ class ApiGuard:
             return
         try:
             body = await read_body(self._bounded(receive))
+        except ClientDisconnect:
+            return  # nobody to answer, and nothing was claimed
         except BodyTooLarge:
             await problem_response(body_too_large(self.settings.api_max_body_bytes))(
                 scope, receive, send
@@ -193,7 +203,7 @@ class ApiGuard:
         if not idempotency.kept(status):
             await run_in_threadpool(idempotency.release, engine, key_id=owner, key=key)
             return
-        response = StoredResponse(status, _header_pairs(started), b"".join(chunks))
+        response = StoredResponse(status, header_pairs(started), b"".join(chunks))
         await run_in_threadpool(
             idempotency.complete,
             engine,
@@ -238,46 +248,6 @@ def document_idempotency(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-async def read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def replayed_body(body: bytes, receive: Receive) -> Receive:
-    """A ``receive`` that hands the app the body already read, then the client's messages."""
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return again
-
-
-def replay(response: StoredResponse) -> ASGIApp:
-    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in response.headers]
-        headers.append((b"idempotent-replayed", b"true"))
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
-
-    return answer
-
-
-def _header_pairs(started: Message) -> list[tuple[str, str]]:
-    return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in started.get("headers", [])]
 
 
 def _target(scope: Scope) -> str:

@@ -55,6 +55,8 @@ def gcra_step(tat: float | None, *, now: float, limit: int) -> Step:
 class RateLimiter:
     """Counts each request of a bucket (an API key) and says whether it may go ahead."""
 
+    blocking = False  # True: ``hit`` does I/O, so async callers run it in a thread
+
     def hit(self, bucket: str) -> Verdict:
         raise NotImplementedError
 
@@ -105,6 +107,8 @@ return {1, '0'}
 class RedisRateLimiter(RateLimiter):
     """Buckets in Redis, shared by every process; if Redis fails the request goes ahead
     (the limit protects the engine, it must not take the API down with Redis)."""
+
+    blocking = True
 
     def __init__(self, url: str, limit: int) -> None:
         import redis

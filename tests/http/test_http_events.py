@@ -189,3 +189,29 @@ def test_an_unknown_member_is_a_404_problem(api: Api) -> None:
     assert answer.status_code == 404
     assert answer.json()["code"] == "member_not_found"
     assert "m-nobody" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("idempotency", [{}, {"Idempotency-Key": "k-big"}])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_over_the_size_limit_is_a_413(
+    db_url: str,
+    engine: object,
+    examples: Path,
+    tmp_path: Path,
+    chunked: bool,
+    idempotency: dict[str, str],
+) -> None:
+    body = json.dumps([event(f"e-{n}") for n in range(40)]).encode()  # about 6 KB
+    content: Any = iter([body[:1000], body[1000:]]) if chunked else body
+    with served(db_url, examples, tmp_path, api_max_body_bytes=4096) as api:
+        answer = api.post(
+            "/v1/events",
+            content=content,
+            headers={"Content-Type": "application/json", **idempotency},
+            scope="events",
+        )
+        small = api.post("/v1/events", json=[event("e-1")], scope="events", headers=idempotency)
+
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "body_too_large"
+    assert small.json()["accepted"] == 1
