@@ -228,4 +228,3 @@ def fetch_points(conn: Connection, member_id: str, *, now: datetime) -> PointsVi
         debt=debt,
         lots=lots,
     )
-
