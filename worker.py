@@ -18,15 +18,17 @@ from core.processes import (
     import_actors,
     log_start,
     queue_names,
+    setup_worker_broker,
     start_log,
 )
 from core.processes import setup_broker as setup
 
 
 def __getattr__(name: str) -> Any:
-    # dramatiq's CLI imports "worker:broker"; build it on first access, not on import.
+    # dramatiq's CLI imports "worker:broker"; build it on first access, not on import. Only
+    # this broker carries the Prometheus middleware (LOYALTY_WORKER_METRICS_PORT).
     if name == "broker":
-        return setup()
+        return setup_worker_broker()
     raise AttributeError(name)
 
 
@@ -39,5 +41,6 @@ __all__ = [
     "log_start",
     "queue_names",
     "setup",
+    "setup_worker_broker",
     "start_log",
 ]

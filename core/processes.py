@@ -2,18 +2,25 @@
 
 The worker (``worker.py``, ``loyalty-engine worker``), the scheduler (``scheduler.py``), ``tick``,
 ``events ingest`` and the demo all start here, so core needs neither top-level module. Workers
-and schedulers say on start which broker and queues they serve (:func:`log_start`).
+and schedulers say on start which broker and queues they serve (:func:`log_start`). Only the
+worker's broker (:func:`setup_worker_broker`) carries dramatiq's Prometheus middleware, when
+``LOYALTY_WORKER_METRICS_PORT`` is set (:func:`prepare_worker_metrics`).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
+import socket
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from dramatiq import Broker
 from dramatiq.common import q_name
+from dramatiq.middleware import Middleware
 
 from core.broker import build_broker, install_broker
 from core.scheduling import Job, jobs_registry
@@ -46,6 +53,62 @@ def setup_broker(settings: Settings | None = None) -> Broker:
     """Declare every actor and bind it to the broker the settings call for."""
     import_actors()
     return install_broker(build_broker(settings or get_settings()))
+
+
+def setup_worker_broker(settings: Settings | None = None) -> Broker:
+    """The broker of a worker process (what dramatiq imports as ``worker:broker``): as
+    :func:`setup_broker`, plus dramatiq's Prometheus middleware when a metrics port is set."""
+    settings = settings or get_settings()
+    import_actors()
+    broker = build_broker(settings)
+    if settings.worker_metrics_port is not None:
+        host, port = settings.worker_metrics_host, settings.worker_metrics_port
+        broker.add_middleware(worker_metrics_middleware(host, port))
+    return install_broker(broker)
+
+
+class WorkerMetricsError(Exception):
+    """The worker's metrics cannot be served as set (the port is taken, the host unknown)."""
+
+
+def prepare_worker_metrics(settings: Settings) -> Path | None:
+    """Before ``loyalty-engine worker`` starts its processes: check that the metrics port is
+    free, and make a fresh directory for the processes' metrics, named (with the host and port)
+    in the variables dramatiq's middleware and ``prometheus_client`` read when they start.
+    None when no port is set. The caller removes the directory when the worker stops."""
+    port = settings.worker_metrics_port
+    if port is None:
+        return None
+    host = settings.worker_metrics_host
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise WorkerMetricsError(
+            f"LOYALTY_WORKER_METRICS_PORT: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "pick a free port (one per worker command on a machine) or unset it"
+        ) from exc
+    directory = Path(tempfile.mkdtemp(prefix="loyalty-worker-metrics-"))
+    os.environ.update(
+        {
+            "dramatiq_prom_db": str(directory),
+            "dramatiq_prom_host": host,
+            "dramatiq_prom_port": str(port),
+            "PROMETHEUS_MULTIPROC_DIR": str(directory),
+        }
+    )
+    return directory
+
+
+def worker_metrics_middleware(host: str, port: int) -> Middleware:
+    """dramatiq's Prometheus middleware, serving on ``host:port``."""
+    from dramatiq.middleware import prometheus
+
+    # The module reads its variables once, on import: say them again in case it came first.
+    prometheus.HTTP_HOST, prometheus.HTTP_PORT = host, port
+    if directory := os.environ.get("dramatiq_prom_db"):  # noqa: SIM112  dramatiq's name
+        prometheus.DB_PATH = directory
+    return prometheus.Prometheus()
 
 
 def build_jobs(runtime: Runtime) -> list[Job]:

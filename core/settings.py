@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     max_backoff_ms: int = Field(default=15 * 60_000, ge=1)
     max_age_ms: int = Field(default=24 * 3_600_000, ge=1)
     time_limit_ms: int = Field(default=10 * 60_000, ge=1)
+    # dramatiq's Prometheus metrics of `loyalty-engine worker`, served on this port (any path);
+    # unset: none. One port per worker command (its processes are summed).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
+    worker_metrics_host: str = "127.0.0.1"
     ingest_batch_size: int = Field(default=1_000, ge=1, le=100_000)
     # An event more than this far after the engine clock is rejected (a sender's broken clock
     # would otherwise keep points pending for centuries); a duration such as 24h or 90m.
@@ -51,6 +55,8 @@ class Settings(BaseSettings):
     # How long a second request with an Idempotency-Key still running waits for its answer
     # before it gets 409 idempotency_in_progress.
     api_idempotency_wait: timedelta = timedelta(seconds=5)
+    # GET /metrics (Prometheus, no API key, like /livez); false removes it (a 404).
+    api_metrics: bool = True
 
     smtp_host: str | None = None
     smtp_port: int = 587

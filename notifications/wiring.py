@@ -12,6 +12,7 @@ import typer
 from core.demo import summary_sections
 from core.http.registry import register_router
 from core.members import MemberSection, member_sections
+from core.metrics import register_database_gauge
 from core.program.check import program_checks
 from notifications import actors as _actors  # noqa: F401  (declares the actors)
 from notifications import consents as _consents  # noqa: F401  (subscribes its handler)
@@ -19,6 +20,7 @@ from notifications import jobs as _jobs  # noqa: F401  (registers the scheduled 
 from notifications import program_files as _program_files  # noqa: F401  (registers templates/)
 from notifications import tables as _tables  # noqa: F401  (registers the tables on the metadata)
 from notifications.checks import check_templates
+from notifications.metrics import MESSAGES
 from notifications.summaries import (
     fetch_member_messages,
     print_delivery_summary,
@@ -34,6 +36,7 @@ if not any(section.name == "notifications" for section in member_sections):
         MemberSection("notifications", fetch_member_messages, render_member_messages)
     )
 register_router("notifications.api:router")  # unsubscribe and webhooks, imported only when serving
+register_database_gauge(MESSAGES)  # /metrics: messages by channel and status
 
 
 def register_cli(app: typer.Typer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -60,7 +61,8 @@ def worker(
         int | None, typer.Option(min=1, max=MAX_WORKERS, help="Threads per process.")
     ] = None,
 ) -> None:
-    """Run dramatiq workers against LOYALTY_REDIS_URL (scale out by starting more)."""
+    """Run dramatiq workers against LOYALTY_REDIS_URL (scale out by starting more); with
+    LOYALTY_WORKER_METRICS_PORT, their Prometheus metrics on that port."""
     import dramatiq.cli
 
     settings = get_runtime().settings
@@ -78,12 +80,26 @@ def worker(
             str(threads or settings.worker_threads),
         ]
     )
+    from core.processes import WorkerMetricsError, prepare_worker_metrics
+
+    try:  # before anything imports prometheus_client, so the processes share the directory
+        metrics_dir = prepare_worker_metrics(settings)
+    except WorkerMetricsError as exc:
+        fail(str(exc))
     import worker as worker_process
 
-    broker = worker_process.setup(settings)
-    sizes = f"{args.processes} processes of {args.threads} threads"
-    worker_process.log_start("worker", settings, broker, sizes)
-    raise typer.Exit(dramatiq.cli.main(args))
+    try:
+        broker = worker_process.setup(settings)
+        details = [f"{args.processes} processes of {args.threads} threads"]
+        if metrics_dir is not None:
+            host, port = settings.worker_metrics_host, settings.worker_metrics_port
+            details.append(f"metrics http://{host}:{port}/metrics")
+        worker_process.log_start("worker", settings, broker, *details)
+        code = dramatiq.cli.main(args)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    raise typer.Exit(code)
 
 
 def scheduler() -> None:
@@ -110,7 +126,7 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve the HTTP API (/v1, /openapi.json, /livez, /readyz) on uvicorn."""
+    """Serve the HTTP API (/v1, /openapi.json, /livez, /readyz, /metrics) on uvicorn."""
     from core.cli.runtime import program_or_fail
     from core.http.serving import serve as run_server
     from core.processes import describe_broker, start_log

@@ -12,9 +12,9 @@ from core.events.errors import EventError
 def ingest_event(payload: dict[str, Any]) -> None:
     """Ingest one event; a rejected one is dead-lettered by the intake, not retried."""
     from core.events.intake import Intake, ingest
+    from core.metrics import count_ingested
     from core.runtime import get_runtime
 
     runtime = get_runtime()
-    ingest(
-        [payload], Intake.for_runtime(runtime, source="actor", program=runtime.program_or_none())
-    )
+    intake = Intake.for_runtime(runtime, source="actor", program=runtime.program_or_none())
+    count_ingested("actor", ingest([payload], intake))

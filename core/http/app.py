@@ -1,5 +1,6 @@
-"""The FastAPI application: operations endpoints, ``/v1`` with every package's router, and
-problem+json errors. ``loyalty-engine serve`` runs it on uvicorn."""
+"""The FastAPI application: operations endpoints (``/livez``, ``/readyz``, ``/metrics``), ``/v1``
+with every package's router, and problem+json errors. ``loyalty-engine serve`` runs it on
+uvicorn."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def create_app(runtime: Runtime) -> FastAPI:
         module, _, attribute = target.partition(":")
         v1.include_router(getattr(importlib.import_module(module), attribute))
     app.include_router(v1)
+    from core.http.metrics import install_metrics
+
+    install_metrics(app, runtime)
     return app
 
 

@@ -25,6 +25,7 @@ from core.http.problems import Problem
 from core.http.programs import program_of
 from core.http.responses import ExactJSONResponse
 from core.members import MemberNotFound, fetch_member_view
+from core.metrics import count_ingested
 from core.privacy import mask_text
 from core.runtime import Runtime
 
@@ -97,6 +98,7 @@ def ingest_now(runtime: Runtime, lines: list[bytes], program: Any) -> IngestRepo
 
     intake = Intake.for_runtime(runtime, source="api", program=program)
     report = ingest_lines(lines, intake)
+    count_ingested("api", report)
     if runtime.settings.embedded:
         try:
             drain()

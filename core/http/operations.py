@@ -1,4 +1,5 @@
-"""``/livez`` and ``/readyz`` (``/metrics`` joins them).
+"""``/livez`` and ``/readyz``; ``/metrics`` (Prometheus) is beside them, in
+:mod:`core.http.metrics`.
 
 ``/readyz`` checks what a request needs: the database answers, its schema is at the newest
 revision of every branch, Redis answers (when configured) and the program loads. Each check

@@ -1,13 +1,23 @@
 """Running the app on uvicorn: one process, or ``--workers N`` processes that each build the
-app from the settings (uvicorn imports :func:`app_from_settings` as a factory in each)."""
+app from the settings (uvicorn imports :func:`app_from_settings` as a factory in each).
+
+With several workers, each keeps its Prometheus counters in a fresh directory named by
+``PROMETHEUS_MULTIPROC_DIR`` (made before uvicorn starts them, removed when it stops), so
+``/metrics`` in any of them sums them all.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from fastapi import FastAPI
 
 from core.http.app import create_app
+from core.http.metrics import MULTIPROC_ENV
 from core.runtime import Runtime, get_runtime
 
 FACTORY = "core.http.serving:app_from_settings"
@@ -27,4 +37,22 @@ def serve(runtime: Runtime, *, host: str, port: int, workers: int) -> None:
         uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
         return
     os.environ["LOYALTY_PROGRAM_DIR"] = str(runtime.program_path)
-    uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
+    with shared_metrics_directory():
+        uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@contextmanager
+def shared_metrics_directory() -> Iterator[str]:
+    """A fresh directory in ``PROMETHEUS_MULTIPROC_DIR`` for the worker processes started in
+    the block (counters of an earlier run never count again); removed afterwards."""
+    directory = tempfile.mkdtemp(prefix="loyalty-metrics-")
+    before = os.environ.get(MULTIPROC_ENV)
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield directory
+    finally:
+        if before is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = before
+        shutil.rmtree(directory, ignore_errors=True)
