@@ -3,8 +3,11 @@
 For each batch the members' account rows are locked, their snapshots fetched in a few queries,
 and ``plan_activity`` walks the events in time order: each earns at the tier held before it
 (an upgrade planned earlier in the batch included), a paid order may move its member up at
-once, and a refund asks for its order's points to be reconciled. The plan is then written in
-that same order, credits in bulk between reconciliations.
+once, a paid order's ``points_redeemed`` is redeemed (``loyalty.order_redemption``: before
+the points the order itself earns, after what the member's earlier events earned), and a
+refund asks for its order's points to be reconciled. The plan is then written in that same
+order, credits in bulk between redemptions and reconciliations; the paid orders' checkout
+holds are dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -35,8 +39,10 @@ from loyalty.earning import (
     cap_key,
     credits_for_event,
 )
+from loyalty.holds import release_paid_holds
 from loyalty.ladder import Level, TierChange, TierLadder, net_spend, upgrade_for
 from loyalty.ledger import lock_accounts
+from loyalty.order_redemption import REFUSED_TALLY, RedeemOrder, redeem_paid_orders
 from loyalty.points import record_credits
 from loyalty.refunds import reconcile_orders
 from loyalty.tables import points_ledger
@@ -53,9 +59,12 @@ class Reconcile:
     at: datetime
 
 
+Step = Credit | Reconcile | RedeemOrder
+
+
 @dataclass
 class ActivityPlan:
-    steps: list[Credit | Reconcile] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
     upgrades: list[TierChange] = field(default_factory=list)
 
 
@@ -90,6 +99,9 @@ def plan_activity(
             reads[event.type] = (rules.reads(event.type), rules.member_fields(event.type))
         wanted, fields = reads[event.type]
         variables = _variables(event, history, level, settings, wanted=wanted, fields=fields)
+        redemption = RedeemOrder.of(event)
+        if redemption is not None:  # the order's own points never pay for it
+            plan.steps.append(redemption)
         plan.steps += credits_for_event(
             event, rules=rules, level=level, variables=variables, caps_used=caps_used, memo=memo
         )
@@ -225,34 +237,46 @@ def process_activity(ctx: HandlerContext, events: Sequence[Event], *, program: A
         caps_used=fetch_caps_used(conn, events, rules),
     )
     members = {event.id: event.member_id for event in events}
+    refused = 0
     for index, steps in enumerate(write_rounds(plan.steps, members)):
         if index % 2 == 0:
             credits = [step for step in steps if isinstance(step, Credit)]
             record_credits(conn, credits, now=now, debts=debts)
-        else:
-            requests = [step for step in steps if isinstance(step, Reconcile)]
-            reconcile_orders(conn, requests, now=now, debts=debts)
+            continue
+        # Redemptions and reconciliations draw on the same lots: in plan order, run by run.
+        for kind, run in groupby(steps, key=type):
+            if kind is RedeemOrder:
+                redeems = [step for step in run if isinstance(step, RedeemOrder)]
+                refused += len(redeem_paid_orders(conn, redeems, now=now, program=program))
+            else:
+                requests = [step for step in run if isinstance(step, Reconcile)]
+                reconcile_orders(conn, requests, now=now, debts=debts)
+    if refused:
+        ctx.tally(REFUSED_TALLY, refused)
+    paid = [(e.data.order_id, e.member_id) for e in events if isinstance(e.data, OrderPaid)]
+    release_paid_holds(conn, paid)
     record_tier_changes(ctx, plan.upgrades)
 
 
-def write_rounds(
-    steps: Sequence[Credit | Reconcile], members: dict[str, str]
-) -> list[list[Credit | Reconcile]]:
-    """The plan's steps in rounds to write in bulk: credits in even rounds, reconciliations in
-    odd ones. Each member's steps are cut into runs of one kind, and a member's k-th run goes
-    to the first round of its kind after the round of its (k-1)-th run, so a member's steps
-    are written in event order (a take-back's debt is paid by the member's later credit, a
-    refund sees the points of an order before it). Only a member's own steps depend on each
-    other: a credit names its member, and a reconciliation touches the lots and debt of its
-    order's member, the member of the event that asked for it (``members``: event id →
-    member), since intake rejects a refund under another member than its order's.
+def write_rounds(steps: Sequence[Step], members: dict[str, str]) -> list[list[Step]]:
+    """The plan's steps in rounds to write in bulk: credits in even rounds, redemptions and
+    reconciliations (both draw on lots) in odd ones. Each member's steps are cut into runs of
+    one kind, and a member's k-th run goes to the first round of its kind after the round of
+    its (k-1)-th run, so a member's steps are written in event order (a take-back's debt is
+    paid by the member's later credit, a refund sees the points of an order before it, a
+    redemption the points earned before it). Only a member's own steps depend on each other:
+    a credit and a redemption name their member, and a reconciliation touches the lots and
+    debt of its order's member, the member of the event that asked for it (``members``: event
+    id → member), since intake rejects a refund under another member than its order's.
     """
-    rounds: list[list[Credit | Reconcile]] = []
+    rounds: list[list[Step]] = []
     last: dict[str, int] = {}
     for step in steps:
         kind, member = (
             (1, members[step.trigger]) if isinstance(step, Reconcile) else (0, step.member_id)
         )
+        if isinstance(step, RedeemOrder):
+            kind = 1
         index = last.get(member, 0)
         if index % 2 != kind:
             index += 1

@@ -10,12 +10,13 @@ moves points out of lots (only the redemption does).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, func, select
+from sqlalchemy import Connection, delete, exists, func, select, tuple_
 
 from core.bounds import MAX_POINTS_PER_OPERATION
 from core.program.program_file import Redeem
@@ -168,3 +169,19 @@ def release_points_hold(conn: Connection, *, order_id: str) -> int:
         delete(points_holds).where(h.order_id == order_id).returning(h.points)
     ).scalar()
     return int(released or 0)
+
+
+def release_paid_holds(conn: Connection, paid: Sequence[tuple[str, str]]) -> int:
+    """Drop the holds of paid orders, each ``(order_id, member_id)``: the checkout is over,
+    whether the order redeemed the points, fewer, or none. A hold under the order's id by
+    another member is not this order's and is left to lapse. One statement; returns the count."""
+    if not paid:
+        return 0
+    pairs = tuple_(h.order_id, h.member_id).in_(sorted(set(paid)))
+    return int(conn.execute(delete(points_holds).where(pairs)).rowcount)
+
+
+def drop_lapsed_holds(conn: Connection, *, now: datetime) -> int:
+    """Delete every hold lapsed by ``now`` (one statement; housekeeping: reads already ignore
+    them). Idempotent, and two runs at once delete each row once. Returns the count."""
+    return int(conn.execute(delete(points_holds).where(h.held_until <= now)).rowcount)

@@ -106,33 +106,65 @@ def redeem_points(
     rules: Redeem = program.program_file.points.redeem
     value = check_redemption(points, order_total, rules)
     lock_accounts(conn, [member_id], now=now)
-    lots = fetch_lots(conn, member_id, now=now, available_only=True)
-    moves, short = plan_draw(lots, points)
+    return draw_redemption(
+        conn,
+        RedemptionDraft(member_id, order_id, points, order_total, value, at=now),
+        rules=rules,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class RedemptionDraft:
+    """A redemption the rules allowed, to draw from the lots usable ``at`` (when it was made)."""
+
+    member_id: str
+    order_id: str
+    points: int
+    order_total: Decimal  # what the points pay toward (the share is of it)
+    value: Decimal
+    at: datetime
+    source_event_id: str | None = None
+    details: dict[str, Any] | None = None
+
+
+def draw_redemption(
+    conn: Connection, redemption: RedemptionDraft, *, rules: Redeem, now: datetime
+) -> Redemption:
+    """Draw the points from the soonest-expiring lots usable at ``redemption.at`` and record
+    the entry keyed ``redeem:{order}``; the caller holds the member's account lock. Raises
+    InsufficientPoints, or OrderAlreadyRedeemed when the order already carries one."""
+    r = redemption
+    lots = fetch_lots(conn, r.member_id, now=r.at, available_only=True)
+    moves, short = plan_draw(lots, r.points)
     if short:
-        raise InsufficientPoints(member_id, wanted=points, available=points - short)
+        raise InsufficientPoints(r.member_id, wanted=r.points, available=r.points - short)
     draft = EntryDraft(
-        member_id=member_id,
+        member_id=r.member_id,
         kind="redeem",
-        points=-points,
+        points=-r.points,
         rule_id="checkout",
-        reason=f"order {order_id}: {points} points pay {value} of {order_total}",
-        idempotency_key=f"redeem:{order_id}",
-        occurred_at=now,
-        order_id=order_id,
+        reason=f"order {r.order_id}: {r.points} points pay {r.value} of {r.order_total}",
+        idempotency_key=f"redeem:{r.order_id}",
+        occurred_at=r.at,
+        order_id=r.order_id,
+        source_event_id=r.source_event_id,
         details={
-            "order_total": str(order_total),
-            "value": str(value),
+            "order_total": str(r.order_total),
+            "value": str(r.value),
             "points_per_unit": rules.points_per_unit,
+            **(r.details or {}),
         },
     )
     entry_id = insert_entry(conn, draft, now=now)
     if entry_id is None:
-        raise OrderAlreadyRedeemed(order_id, points=_redeemed(conn, order_id))
+        raise OrderAlreadyRedeemed(r.order_id, points=redeemed_points(conn, r.order_id))
     apply_moves(conn, entry_id, moves)
-    return Redemption(entry_id, member_id, order_id, points, value, tuple(moves))
+    return Redemption(entry_id, r.member_id, r.order_id, r.points, r.value, tuple(moves))
 
 
-def _redeemed(conn: Connection, order_id: str) -> int:
+def redeemed_points(conn: Connection, order_id: str) -> int:
+    """The points the order's redemption took (0: none)."""
     query = select(points_ledger.c.points).where(
         points_ledger.c.idempotency_key == f"redeem:{order_id}"
     )

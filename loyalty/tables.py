@@ -8,6 +8,8 @@ remaining points, which ``loyalty.verify`` checks. ``points_accounts`` holds a m
 (points a refund took back after they were spent) and is the row every writer locks.
 ``points_holds`` keeps the points a checkout reservation holds for an order until it lapses
 (``loyalty.holds``); a hold is not a ledger entry: the points leave the lots only when redeemed.
+``points_refusals`` keeps the ``points_redeemed`` of a paid order that could not be redeemed, and
+why (``loyalty.order_redemption``): the order stays paid, the refusal is a recorded fact.
 """
 
 from __future__ import annotations
@@ -173,4 +175,20 @@ points_holds = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("points > 0", name="held_points_positive"),
     Index("ix_points_holds_member", "member_id", "held_until"),
+)
+
+points_refusals = Table(
+    "points_refusals",
+    metadata,
+    # One per order: a paid order carries one points_redeemed, recorded once however often run.
+    Column("order_id", String(200), primary_key=True),
+    Column("member_id", String(200), nullable=False),
+    Column("points", Points, nullable=False),
+    Column("reason", String(64), nullable=False),  # a reason code: points.insufficient, …
+    Column("message", Text, nullable=False),
+    Column("event_id", String(200)),
+    Column("refused_at", UtcDateTime(), nullable=False),  # when the order was paid
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    Index("ix_points_refusals_member", "member_id", "refused_at"),
+    Index("ix_points_refusals_refused_at", "refused_at"),
 )
