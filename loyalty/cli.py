@@ -1,4 +1,4 @@
-"""``points redeem|adjust|expire|verify`` and ``tiers recalc``: parse, call one service, print.
+"""``points redeem|refused|adjust|expire|verify``, ``tiers recalc``: parse, call a service, print.
 
 Every command runs at the engine clock (global ``--now``); user errors exit 1 with the reason.
 """
@@ -11,12 +11,13 @@ from typing import Annotated, Any
 import typer
 
 from core.cli.options import MAX_POINTS, MemberId, parse_money, parse_reason, parse_text
-from core.cli.output import console, errors, fail, print_json
+from core.cli.output import console, errors, fail, print_json, shown
 from core.cli.runtime import program_or_fail
 from core.events.handlers import unit_of_work
 from core.runtime import get_runtime
 from loyalty.errors import LoyaltyError
 from loyalty.expiry import expire_points
+from loyalty.order_redemption import fetch_refusals
 from loyalty.points import adjust_points
 from loyalty.redemption import redeem_points
 from loyalty.tier_recalc import recalculate_tiers
@@ -64,6 +65,33 @@ def redeem(
     console.print(
         f"redeemed {result.points} points = {result.value} off order {order}; from {drawn}"
     )
+
+
+@points_app.command("refused")
+def refused(
+    member_id: Annotated[
+        str | None,
+        typer.Option("--member", parser=parse_text, help="Only this member's refusals."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=10_000, help="Show at most this many.")
+    ] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Paid orders whose points_redeemed could not be redeemed, newest first, and why."""
+    with get_runtime().engine.connect() as conn:
+        found = fetch_refusals(conn, member_id=member_id, limit=limit)
+    if as_json:
+        print_json([vars(refusal) for refusal in found])
+        return
+    if not found:
+        console.print("no refused points redemptions")
+    for r in found:
+        console.print(
+            f"{r.refused_at.isoformat()}  {shown(r.member_id)}  order {shown(r.order_id)}: "
+            f"{r.points} points not redeemed ({r.reason})\n    {shown(r.message)}",
+            soft_wrap=True,
+        )
 
 
 @points_app.command("adjust", context_settings=_NUMBERS_AS_ARGUMENTS)

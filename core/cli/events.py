@@ -148,6 +148,7 @@ def _facts(report: IngestReport) -> dict[str, int]:
         "handler_failures": report.tally("handler_failed"),
         "waiting": report.tally("handler_waiting"),
         "coupon_refused": report.tally("coupon_refused"),
+        "points_refused": report.tally("points_refused"),
     }
     return {name: count for name, count in counts.items() if count}
 
@@ -168,6 +169,11 @@ def _fact_lines(report: IngestReport) -> list[str]:
         lines.append(
             f"refused coupon codes: {report.tally('coupon_refused')} "
             "(loyalty-engine coupons refused)"
+        )
+    if report.tally("points_refused"):
+        lines.append(
+            f"refused points redemptions: {report.tally('points_refused')} "
+            "(loyalty-engine points refused)"
         )
     return lines
 

@@ -98,3 +98,27 @@ def test_tiers_recalc_dry_run_shows_who_would_move(env: Path) -> None:
     assert report["counts"] == {"up": 0, "down": 0, "pending": 1, "recovered": 0}
     assert report["changes"][0]["member_id"] == "m-lin"
     assert "1 members changed: up 0, down 0, pending 1" in real.stdout
+
+
+def test_a_paid_order_whose_points_cannot_be_redeemed_is_counted_and_listed(
+    env: Path, tmp_path: Path
+) -> None:
+    order = {"id": "p-zhao-2", "type": "order.paid", "occurred_at": "2026-11-20T10:00:00+08:00",
+             "member_id": "m-zhao", "data": {"order_id": "o-z2", "total": "300.00",
+                                             "points_redeemed": 5000}}  # fmt: skip
+    events = tmp_path / "refused.jsonl"
+    events.write_text(json.dumps(order) + "\n")
+
+    code, out, _ = run("events", "ingest", str(events))
+    counts = json.loads(run("events", "ingest", str(events), "--json")[1])
+    listed, shown, _ = run("points", "refused", "--member", "m-zhao")
+    as_json = json.loads(run("points", "refused", "--json")[1])
+
+    assert code == 0 and "refused points redemptions: 1 (loyalty-engine points refused)" in out
+    assert counts["duplicate"] == 1 and "points_refused" not in counts  # counted once
+    assert listed == 0 and "order o-z2: 5000 points not redeemed (points.insufficient)" in shown
+    assert [(r["order_id"], r["reason"]) for r in as_json] == [("o-z2", "points.insufficient")]
+    assert "5000 were asked for" in as_json[0]["message"]
+    assert run("points", "refused", "--member", "m-lin")[1].strip() == (
+        "no refused points redemptions"
+    )
