@@ -3,7 +3,8 @@
 * ``coupons.expire``, daily at 00:05 business time: releases lapsed reservations and marks
   codes past their expiry as expired (reads treat them so already; this keeps the table true).
 * ``coupons.release_reservations``, every 5 minutes: releases lapsed reservations so their
-  share of the limits returns quickly. Operational (``simulated=False``): reservations come
+  share of the limits returns quickly, and marks the lapsed checkout reservations released
+  (one UPDATE). Operational (``simulated=False``): reservations come
   from live checkout calls, never from a simulated ``tick``, and reserving releases lapsed
   holds of the same coupon anyway.
 """
@@ -39,10 +40,13 @@ def release_reservations(fire_time: str) -> None:
     """Release reservations whose hold lapsed by the fire time."""
     from core.runtime import get_runtime
     from coupons.checkout import release_expired_reservations
+    from coupons.reservations import close_lapsed_reservations
 
     now = datetime.fromisoformat(fire_time)
     with unit_of_work(get_runtime().engine, now=now) as ctx:
-        release_expired_reservations(ctx.conn, now=now)
+        released = release_expired_reservations(ctx.conn, now=now)
+        closed = close_lapsed_reservations(ctx.conn, now=now)
+    log.info("reservations at %s: %d code(s) released, %d closed", fire_time, len(released), closed)
 
 
 @scheduled

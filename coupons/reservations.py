@@ -4,7 +4,9 @@
 Both run in the caller's transaction: if either is refused, nothing is held. Reserving again for
 the same order replaces what it held and closes the previous reservation, so releasing that one
 later frees nothing of the new one. A release is idempotent; a lapsed reservation needs none
-(its codes are freed by the next use of their coupon or the daily job, its points stop counting).
+(its codes are freed by the next use of their coupon or the jobs, its points stop counting).
+The ``coupons.release_reservations`` job marks lapsed reservations released
+(:func:`close_lapsed_reservations`), and ``loyalty.points.drop_lapsed_holds`` deletes their holds.
 The redemption itself happens when the order is paid.
 """
 
@@ -151,3 +153,16 @@ def release_reservation(
         release_order(conn, order_id=reservation.order_id, now=now)
         release_points_hold(conn, order_id=reservation.order_id)
     return reservation
+
+
+def close_lapsed_reservations(conn: Connection, *, now: datetime) -> int:
+    """Mark released every reservation lapsed by ``now`` that nobody released, in one UPDATE;
+    returns the count. Its codes are released by ``release_expired_reservations`` and its
+    points hold by loyalty's job; reads already treat it as lapsed, so this keeps the table
+    true. Idempotent: a second run, or one at the same time, finds nothing left to close."""
+    closed = conn.execute(
+        update(checkout_reservations)
+        .where(r.released_at.is_(None), r.held_until <= now)
+        .values(released_at=now)
+    )
+    return int(closed.rowcount)

@@ -6,11 +6,18 @@
 * ``loyalty.points.expire`` at 00:00, when the day's lots expire;
 * ``loyalty.referrals.settle`` at 00:30, after expiry.
 
-All in the business time zone, each with a 23-hour misfire grace.
+All in the business time zone, each with a 23-hour misfire grace. And, every 15 minutes (UTC,
+operational: ``simulated=False``, since holds come from live checkout calls, never from a
+simulated ``tick``):
+
+* ``loyalty.points.drop_lapsed_holds``: deletes the checkout holds whose time has passed, in one
+  statement. Housekeeping: a lapsed hold already counts for nothing (``loyalty.holds``), so
+  running it late, twice, or from two schedulers at once changes no balance.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +30,7 @@ from core.events.handlers import unit_of_work
 from core.events.tables import members
 from core.scheduling import Job, scheduled
 from loyalty.expiry import expire_points
+from loyalty.holds import drop_lapsed_holds
 from loyalty.referral_store import settle_referrals
 from loyalty.tier_recalc import MemberRange, plan_ranges, recalculate_tiers
 
@@ -30,6 +38,8 @@ from loyalty.tier_recalc import MemberRange, plan_ranges, recalculate_tiers
 MEMBERS_PER_RANGE = 250_000
 QUEUE = "loyalty"
 DAILY_GRACE = timedelta(hours=23)
+HOLDS_EVERY_MINUTES = 15
+log = logging.getLogger(__name__)
 
 
 def _runtime() -> Any:
@@ -72,6 +82,30 @@ def settle_due_referrals(fire_time: str) -> None:
     runtime = _runtime()
     with unit_of_work(runtime.engine, now=runtime.now(), program=runtime.program) as ctx:
         settle_referrals(ctx, as_of=datetime.fromisoformat(fire_time), program=runtime.program)
+
+
+@actor(queue_name=QUEUE, max_retries=5)
+def drop_lapsed_points_holds(fire_time: str) -> None:
+    """Delete the points holds lapsed by the fire time."""
+    now = datetime.fromisoformat(fire_time)
+    with unit_of_work(_runtime().engine, now=now) as ctx:
+        dropped = drop_lapsed_holds(ctx.conn, now=now)
+    log.info("points holds at %s: %d lapsed hold(s) dropped", fire_time, dropped)
+
+
+@scheduled
+def loyalty_housekeeping_jobs(runtime: Any) -> list[Job]:
+    """The periodic housekeeping (with or without a program: holds outlive a program change)."""
+    return [
+        Job(
+            id="loyalty.points.drop_lapsed_holds",
+            trigger=cron_trigger(f"*/{HOLDS_EVERY_MINUTES} * * * *", timezone="UTC"),
+            enqueue=lambda t: drop_lapsed_points_holds.send(t.isoformat()),
+            misfire_grace=timedelta(minutes=HOLDS_EVERY_MINUTES),
+            description="deletes lapsed checkout points holds, every 15 minutes",
+            simulated=False,
+        )
+    ]
 
 
 @scheduled

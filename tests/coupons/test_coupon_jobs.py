@@ -98,3 +98,36 @@ def test_the_demo_shows_wallets_and_explains_the_newest_open_cart(
     assert "coupons  issued 1" in shown
     assert "the wallet for m-1's open cart c-1 (en)" in shown
     assert "Add CN¥30.00 more to use this coupon" in shown
+
+
+def test_the_frequent_job_marks_lapsed_checkout_reservations_released_once(
+    runtime: Runtime, engine: Engine
+) -> None:
+    from coupons.jobs import release_reservations
+    from coupons.reservations import close_lapsed_reservations, fetch_reservation
+    from coupons.tables import checkout_reservations
+
+    rows = [
+        {"reservation_id": name, "order_id": f"o-{name}", "member_id": "m-1", "codes": {},
+         "discount": "0.00", "points": 0, "points_value": "0.00", "created_at": NOW,
+         "held_until": NOW + timedelta(minutes=minutes), "released_at": released}
+        for name, minutes, released in [
+            ("rsv_lapsed", 5, None), ("rsv_live", 30, None),
+            ("rsv_released", 5, NOW + timedelta(minutes=1)),
+        ]
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(checkout_reservations.insert(), rows)
+
+    release_reservations.fn((NOW + timedelta(minutes=10)).isoformat())
+    with engine.begin() as conn:
+        again = close_lapsed_reservations(conn, now=NOW + timedelta(minutes=10))
+        shown = {
+            name: fetch_reservation(conn, name)
+            for name in ("rsv_lapsed", "rsv_live", "rsv_released")
+        }
+
+    assert again == 0
+    assert shown["rsv_lapsed"].released_at == NOW + timedelta(minutes=10)
+    assert shown["rsv_live"].released_at is None
+    assert shown["rsv_released"].released_at == NOW + timedelta(minutes=1)  # kept as it was
