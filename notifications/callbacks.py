@@ -53,10 +53,12 @@ class CallbackResult:
 
 
 def record_delivery_callback(
-    conn: Connection, callback: DeliveryCallback, *, now: datetime
+    conn: Connection, callback: DeliveryCallback, *, now: datetime, channel: str | None = None
 ) -> CallbackResult:
-    """Store the callback and apply it to its message (once per callback id)."""
-    message = _find_message(conn, callback)
+    """Store the callback and apply it to its message (once per callback id). With
+    ``channel``, only a message sent on that channel is its message (raises MessageNotFound
+    for another channel's, as for one that does not exist)."""
+    message = _find_message(conn, callback, channel=channel)
     stored = insert_ignoring_conflicts(conn, delivery_events, ["callback_id"]).values(
         callback_id=callback.id,
         message_id=message["message_id"],
@@ -73,13 +75,18 @@ def record_delivery_callback(
     return CallbackResult(message["message_id"], applied=True)
 
 
-def _find_message(conn: Connection, callback: DeliveryCallback) -> RowMapping:
+def _find_message(
+    conn: Connection, callback: DeliveryCallback, *, channel: str | None = None
+) -> RowMapping:
     conditions = []
     if callback.message_id:
         conditions.append(messages.c.message_id == callback.message_id)
     if callback.provider_message_id:
         conditions.append(messages.c.provider_message_id == callback.provider_message_id)
-    row = conn.execute(select(messages).where(or_(*conditions)).limit(1)).mappings().first()
+    query = select(messages).where(or_(*conditions))
+    if channel is not None:
+        query = query.where(messages.c.channel == channel)
+    row = conn.execute(query.limit(1)).mappings().first()
     if row is None:
         raise MessageNotFound(callback.message_id or callback.provider_message_id or "")
     return row

@@ -12,6 +12,11 @@ captured request cannot be played again later. ``X-Loyalty-Signature`` may carry
 
 Callback ids are unique per provider only, so each is stored as ``<channel>/<provider>:<id>``:
 a redelivered callback changes nothing, and two providers' ``evt-1`` do not collide.
+
+A webhook updates only messages sent on its channel: a callback naming a message of another
+channel (an email's id posted to ``/v1/webhooks/sms/…``) is answered ``unknown_message``, as one
+naming no message at all, and changes nothing: a provider cannot touch another channel's
+messages, and the answer does not tell it that such a message exists.
 """
 
 from __future__ import annotations
@@ -119,14 +124,15 @@ def record_webhook(
     provider: str,
     now: datetime,
 ) -> list[WebhookOutcome]:
-    """Record each callback (namespaced by provider) on its message, once per id."""
+    """Record each callback (namespaced by provider) on its message, once per id; a message of
+    another channel than ``channel`` is answered as an unknown one."""
     outcomes = []
     for callback in callbacks:
         stored = DeliveryCallback.model_validate(
             callback.model_dump() | {"id": f"{channel}/{provider}:{callback.id}"}
         )
         try:
-            result = record_delivery_callback(conn, stored, now=now)
+            result = record_delivery_callback(conn, stored, now=now, channel=channel)
         except MessageNotFound:  # raised before anything is written
             outcomes.append(WebhookOutcome(callback.id, "unknown_message", None))
             continue

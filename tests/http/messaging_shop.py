@@ -38,6 +38,7 @@ MEMBERS = {"m-mei": ("Mei", "zh-CN"), "m-alex": ("Alex", "en")}
 WEBHOOK_SECRETS = {
     "email/smtp": "whsec-smtp-0123456789abcdef",
     "email/smtp-secondary": "whsec-second-0123456789abcdef",
+    "sms/gateway": "whsec-sms-0123456789abcdef",
 }
 
 

@@ -233,6 +233,27 @@ def test_a_callback_about_an_unknown_message_is_answered_and_kept_out(
     assert stored_callbacks(shop.runtime.engine) == 1
 
 
+@pytest.mark.parametrize("by", ["message_id", "provider_message_id"])
+def test_another_channels_webhook_cannot_touch_an_email(shop: MessagingShop, by: str) -> None:
+    message_id = shop.sent["m-alex"]
+    named = {"message_id": message_id, "provider_message_id": f"<{message_id}@loyalty-engine>"}
+    one = {"id": "evt-1", "kind": "complained", "occurred_at": NOW.isoformat(), by: named[by]}
+
+    answer = post_signed(shop, one, path="/v1/webhooks/sms/gateway",
+                         secret=WEBHOOK_SECRETS["sms/gateway"])  # fmt: skip
+
+    # answered as a message the sms channel never sent, and nothing recorded or changed
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["results"] == [
+        {"id": "evt-1", "outcome": "unknown_message", "message_id": None}
+    ]
+    assert stored_callbacks(shop.runtime.engine) == 0
+    assert delivery_of(shop, message_id) is None
+    assert shop.recipient("m-alex").unsubscribed == frozenset()
+    # the email's own channel still can
+    assert post_signed(shop, one).json()["results"][0]["outcome"] == "applied"
+
+
 SECRET = b"whsec-0123456789abcdef"
 BODY = b'{"id": "evt-1"}'
 
