@@ -29,7 +29,9 @@ PROJECT_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCENARIO = PROJECT_EXAMPLES / "events" / "scenario.jsonl"
 
 # Commands with slots ({kind}) that the strategies below fill. Left out: `scheduler` (runs until
-# stopped) and `demo` (runs the whole scenario; its bad --dir has its own test).
+# stopped) and `demo` (runs the whole scenario; its bad --dir has its own test). `serve` runs
+# until stopped too, so it gets only a port or worker count it refuses (and a guard fails the
+# test should it ever start).
 TEMPLATES: list[tuple[str, ...]] = [
     ("check", "{dir}"),
     ("check", "{dir}", "--json"),
@@ -54,6 +56,8 @@ TEMPLATES: list[tuple[str, ...]] = [
     ("points", "adjust", "{member}", "{int}", "--reason", "{text}"),
     ("points", "expire"),
     ("points", "verify", "--json"),
+    ("points", "refused", "--member", "{member}", "--limit", "{int}"),
+    ("points", "refused", "--json"),
     ("tiers", "recalc", "--dry-run"),
     ("coupons", "eligible", "{member}", "--cart", "{cart}"),
     ("coupons", "issue", "{coupon}", "{member}", "--key", "{text}"),
@@ -63,6 +67,15 @@ TEMPLATES: list[tuple[str, ...]] = [
     ("notifications", "unsubscribe", "{text}"),
     ("notifications", "replay", "--message", "{text}"),
     ("notifications", "log", "--member", "{member}", "--limit", "{int}"),
+    ("keys", "create", "{text}", "--scope", "{scope}"),
+    ("keys", "create", "{text}", "--scope", "{scope}", "--scope", "{scope}", "--json"),
+    ("keys", "create", "{text}"),
+    ("keys", "list"),
+    ("keys", "list", "--json"),
+    ("keys", "revoke", "{key}"),
+    ("serve", "--port", "{bad_port}"),
+    ("serve", "--host", "{text}", "--port", "{bad_port}", "--workers", "{int}"),
+    ("serve", "--workers", "{bad_workers}"),
 ]
 
 _NUMBERS = ["0", "-1", "-0", "1e3", "0x10", "1_000", " 7", "", "٣", "NaN", "inf", "1.5", "+5"]
@@ -75,6 +88,9 @@ _INSTANTS = ["2026-11-20", "2026-11-20T10:00", "2026-11-20T10:00:00.123456", "ne
 _INSTANTS += ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59-14:00", "2026-02-30T00:00:00Z"]
 _INSTANTS += ["2026-11-20T10:00:00+25:00", "2999-12-31T00:00:00Z", "1970-01-01T00:00:00Z"]
 _INSTANTS += ["2026-W47-5T10:00Z", "2026-11-20T10:00:00.5+08:00"]
+# Refused by click (no int() reading " 7", "+5", "1_000" or "٣" as a number in range).
+_BAD_PORTS = ["0", "65536", "-1", "x", "", "1e3", "8000.5", "0x10", "NaN", "--json", "٣٣٣٣٣٣"]
+_SCOPES = ["events", "checkout", "admin"]
 _MEMBERS = ["m-lin", "m-zhao", "m-ivy", "m-mei", "m-sam", "m-nobody"]
 _COUPONS = ["first-brew-15", "welcome-back-20", "free-shipping", "birthday-pot", "no-such"]
 
@@ -90,8 +106,9 @@ def _texts() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(_TEXT), st.text(printable, max_size=40))
 
 
-def _slots(paths: dict[str, list[str]]) -> dict[str, st.SearchStrategy[str]]:
-    """A strategy per slot kind; ``paths`` holds the hostile files made for this test."""
+def _slots(paths: dict[str, list[str]], key_id: str) -> dict[str, st.SearchStrategy[str]]:
+    """A strategy per slot kind; ``paths`` holds the hostile files made for this test,
+    ``key_id`` an API key that exists."""
     near = st.datetimes(
         min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)
     ).map(datetime.isoformat)
@@ -118,6 +135,17 @@ def _slots(paths: dict[str, list[str]]) -> dict[str, st.SearchStrategy[str]]:
         "cart": _valid_or(paths["cart"], st.sampled_from(paths["file"])),
         "dir": _valid_or(paths["program"], st.sampled_from(paths["dir"])),
         "out": st.sampled_from(paths["out"]),
+        "scope": _valid_or(_SCOPES, st.sampled_from(["ADMIN", "read", "events,admin"]), _texts()),
+        "key": _valid_or([key_id], st.sampled_from(["le_x", key_id.upper()]), _texts()),
+        "bad_port": st.one_of(
+            st.sampled_from(_BAD_PORTS),
+            st.integers(max_value=0).map(str),
+            st.integers(min_value=65_536).map(str),
+        ),
+        "bad_workers": st.one_of(
+            st.sampled_from(["0", "257", "-3", "x", "1.5"]),
+            st.integers(min_value=257).map(str),
+        ),
     }
 
 
@@ -191,7 +219,14 @@ def hostile(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, st.Sear
     runner.invoke(app, ["events", "ingest", str(SCENARIO)])
     ticked = runner.invoke(app, ["tick", "--until", "2026-11-30T00:00:00+08:00"])
     assert ticked.exit_code == 0, ticked.output
-    return _slots(_hostile_paths(cli_env))
+    created = runner.invoke(app, ["keys", "create", "shop", "--scope", "admin", "--json"])
+    assert created.exit_code == 0, created.output
+    monkeypatch.setattr("core.http.serving.serve", _never_serve)
+    return _slots(_hostile_paths(cli_env), json.loads(created.stdout)["key_id"])
+
+
+def _never_serve(*args: object, **kwargs: object) -> None:
+    pytest.fail("serve started a server on arguments it should have refused")
 
 
 @st.composite
