@@ -249,14 +249,14 @@ def report_lines(report: ProgramReport) -> list[str]:
 def _lift_lines(lift: MarketingLift) -> list[str]:
     verdict = "significant at 5%" if lift.significant else "not significant"
     revenue = (
-        f"[{lift.revenue_low:+}, {lift.revenue_high:+}] (normal, unequal variances)"
+        f"[{lift.revenue_low:+,}, {lift.revenue_high:+,}] (normal, unequal variances)"
         if lift.revenue_low is not None and lift.revenue_high is not None
         else "(no interval: a group has fewer than 2 members)"
     )
     return [
         f"  {'purchase rate':<20}{_points(lift.rate_difference)} [{_points(lift.rate_low)}, "
         f"{_points(lift.rate_high)}]  p {lift.p_value:.3f}  {verdict}",
-        f"  {'revenue per member':<20}{lift.revenue_per_member_difference:+} {revenue}",
+        f"  {'revenue per member':<20}{lift.revenue_per_member_difference:+,} {revenue}",
     ]
 
 
@@ -270,8 +270,11 @@ _ROWS: tuple[tuple[str, Any], ...] = (
     ("purchase rate", lambda g: _pct(g.purchase_rate)),
     ("  95% Wilson interval", lambda g: _interval(g)),
     ("orders", lambda g: str(g.orders)),
-    ("revenue", lambda g: str(g.revenue)),
-    ("  per member", lambda g: _money(g.revenue_per_member) or "-"),
+    ("revenue", lambda g: f"{g.revenue:,}"),
+    (
+        "  per member",
+        lambda g: "-" if g.revenue_per_member is None else f"{g.revenue_per_member:,}",
+    ),
 )
 
 

@@ -234,7 +234,7 @@ def report_lines(report: CampaignReport, *, zone: str) -> list[str]:
     lines = [
         f"{report.campaign_id}: {report.name} (as of {when})",
         f"entered {report.entered}, messaged {report.messaged}, converted "
-        f"{report.conversions} ({_pct(report.rate)}), revenue {report.revenue}",
+        f"{report.conversions} ({_pct(report.rate)}), revenue {report.revenue:,}",
         "",
         f"{'arm':<{width}}{'entered':>8}{'msgd':>6}{'conv':>6}{'rate':>7}  {'95% CI':<15}"
         f"{'revenue':>11}{'/entrant':>9}",
@@ -243,8 +243,8 @@ def report_lines(report: CampaignReport, *, zone: str) -> list[str]:
         interval = f"{_pct(arm.rate_low)}-{_pct(arm.rate_high)}" if arm.rate is not None else "-"
         lines.append(
             f"{arm.arm:<{width}}{arm.entered:>8}{arm.messaged:>6}{arm.conversions:>6}"
-            f"{_pct(arm.rate):>7}  {interval:<15}{arm.revenue!s:>11}"
-            f"{_money(arm.revenue_per_entrant) or '-':>9}"
+            f"{_pct(arm.rate):>7}  {interval:<15}{arm.revenue:>11,}"
+            f"{_amount(arm.revenue_per_entrant):>9}"
         )
     lines += ["", "lift over the holdout (rate difference, 95% Newcombe interval, z-test)"]
     lines += [f"  {report.lift_note}"] if report.lift_note else []
@@ -279,6 +279,11 @@ def all_lines(rows: list[dict[str, Any]]) -> list[str]:
             f"{_pct(row['rate']):>8}{row['revenue']:>13}"
         )
     return lines
+
+
+def _amount(value: Decimal | None) -> str:
+    """An amount in the text report: ``50,322.96`` (the JSON keeps ``"50322.96"``)."""
+    return "-" if value is None else f"{value:,}"
 
 
 def _pct(value: float | None) -> str:

@@ -186,7 +186,7 @@ def _messages_text(messages: list[Any]) -> str:
         return "no messages"
     by_status: dict[str, Counter[str]] = {}
     for state in messages:
-        by_status.setdefault(state.status, Counter())[state.channel or "-"] += 1
+        by_status.setdefault(state.status, Counter())[state.channel or "no channel"] += 1
     parts = []
     for status in sorted(by_status, key=lambda s: (s != "sent", s)):
         channels = by_status[status]
