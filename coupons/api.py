@@ -20,6 +20,7 @@ from core.events.handlers import unit_of_work
 from core.http.auth import Principal, require_scope
 from core.http.deps import runtime_of
 from core.http.fields import PRINTABLE
+from core.http.negotiation import ranked
 from core.http.problem_docs import problem_responses
 from core.http.problems import Problem
 from core.http.programs import program_of
@@ -226,25 +227,10 @@ def requested_locale(header: str | None) -> str | None:
     """The first language of an ``Accept-Language`` header (by weight) that the reason
     catalogue has, as given (``en-GB``); None when it names none of them."""
     languages = {known.split("-")[0].lower() for known in MESSAGES}
-    for tag in _ranked(header or ""):
+    for tag in ranked(header):
         if tag.split("-")[0].lower() in languages:
             return tag
     return None
-
-
-def _ranked(header: str) -> list[str]:
-    weighted: list[tuple[float, int, str]] = []
-    for index, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        weight = 1.0
-        if params.strip().startswith("q="):
-            try:
-                weight = float(params.strip()[2:])
-            except ValueError:
-                weight = 0.0
-        if tag and tag != "*" and weight > 0:
-            weighted.append((-weight, index, tag.strip()))
-    return [tag for _, _, tag in sorted(weighted)]
 
 
 def _problem(exc: Exception) -> Problem:

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from core.http.deps import runtime_of
+from core.http.negotiation import ranked
 from core.http.problem_docs import problem_responses
 from core.http.problems import Problem, field_path
 from core.program.loader import ProgramError
@@ -33,7 +34,6 @@ from notifications.unsubscribe_page import (
     CONTENT_SECURITY_POLICY,
     PageKind,
     page_locale,
-    ranked,
     render_page,
 )
 from notifications.webhooks import (

@@ -99,25 +99,6 @@ def page_locale(*preferences: str | None) -> str:
     return FALLBACK_LOCALE
 
 
-def ranked(header: str | None) -> list[str]:
-    """The values of an ``Accept`` or ``Accept-Language`` header, the most wanted first (``*``,
-    ``*/*`` and q=0 left out; ties keep their order)."""
-    weighted: list[tuple[float, int, str]] = []
-    for index, part in enumerate((header or "").split(",")):
-        tag, *parameters = (piece.strip() for piece in part.split(";"))
-        weight = next((_weight(p[2:]) for p in parameters if p.startswith("q=")), 1.0)
-        if tag not in ("", "*", "*/*") and weight > 0:
-            weighted.append((-weight, index, tag))
-    return [tag for _, _, tag in sorted(weighted)]
-
-
-def _weight(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return 0.0
-
-
 def render_page(
     kind: PageKind, *, locale: str, channel: str | None = None, sender: str | None = None
 ) -> str:
