@@ -18,6 +18,7 @@ BENCHMARKS = (
     "benchmarks.bench_notifications",
     "benchmarks.bench_loyalty",
     "benchmarks.bench_campaigns",
+    "benchmarks.bench_http",
 )
 
 
