@@ -104,14 +104,18 @@ def print_report(report: EligibilityReport, console: Console, *, title: str) -> 
     console.print(f"best     {codes}: {report.text.money(best.discount)} off")
 
 
+# How the demo names a code's status: every code ever issued is in one of them now.
+_WALLET_WORDS = {"issued": "unused", "reserved": "held at checkout"}
+
+
 def print_demo_summary(runtime: Runtime, console: Console) -> None:
     """The demo's coupons part: wallets by status, and one cart explained."""
     now = runtime.now()
     with runtime.engine.connect() as conn:
         counts = wallet_summary(conn, now=now)
         explained = explain_newest_cart(conn, runtime.program, now=now)
-    shown = ", ".join(f"{status} {n}" for status, n in counts.items()) or "none issued yet"
-    console.print(f"coupons  {shown}")
+    held = ", ".join(f"{n} {_WALLET_WORDS.get(status, status)}" for status, n in counts.items())
+    console.print(f"coupons  {'codes in wallets: ' + held if held else 'none issued yet'}")
     if explained is not None:
         cart_id, report, preview = explained
         whose = "every coupon, as if issued now," if preview else "the wallet"

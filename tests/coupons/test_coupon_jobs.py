@@ -95,7 +95,7 @@ def test_the_demo_shows_wallets_and_explains_the_newest_open_cart(
         print_demo_summary(runtime, console)
 
     shown = console.export_text()
-    assert "coupons  issued 1" in shown
+    assert "coupons  codes in wallets: 1 unused" in shown
     assert "the wallet for m-1's open cart c-1 (en)" in shown
     assert "Add CN¥30.00 more to use this coupon" in shown
 
