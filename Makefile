@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test acceptance bench lint typecheck clean
+.PHONY: demo test acceptance bench lint typecheck openapi clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy core loyalty coupons campaigns notifications worker.py scheduler.py
+
+# docs/openapi.json: the schema the HTTP API serves; tests/http/test_http_openapi.py fails when
+# it is stale.
+openapi: $(STAMP)
+	$(BIN)/loyalty-engine openapi --output docs/openapi.json
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -109,7 +109,8 @@ def _page_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     )
     for answer in documented.values():
         answer["content"] |= html
-    return {200: {"model": UnsubscribeState, "content": html}, **documented}
+    invalid = problem_responses(422)  # problem+json only, as every validation error
+    return {200: {"model": UnsubscribeState, "content": html}, **documented, **invalid}
 
 
 @router.get(

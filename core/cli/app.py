@@ -108,7 +108,7 @@ def _settings() -> Settings:
 
 
 def _register_commands() -> None:
-    from core.cli import engine, events, keys, members, program
+    from core.cli import engine, events, keys, members, openapi, program
     from core.packages import load_packages
 
     program.register(app)
@@ -116,6 +116,7 @@ def _register_commands() -> None:
     engine.register(app)
     members.register(app)
     keys.register(app)
+    openapi.register(app)
     for wiring in load_packages():
         wiring.register_cli(app)
 

@@ -8,7 +8,7 @@ from core.cli.output import errors, fail, shown
 from core.runtime import Runtime
 
 # Commands that read a program directory of their own (or none), not the configured one.
-_OWN_PROGRAM = frozenset({"check", "schema", "demo"})
+_OWN_PROGRAM = frozenset({"check", "schema", "demo", "openapi"})
 
 
 def check_configured_program(runtime: Runtime, *, explicit: bool, command: str | None) -> None:

@@ -47,9 +47,10 @@ def create_app(runtime: Runtime) -> FastAPI:
 def _serve_work_and_guard(app: FastAPI, runtime: Runtime) -> None:
     """Work endpoints enqueue goes to the configured broker; every ``/v1`` request passes the
     guard (key lookup, rate limit, body limit, idempotency), and the schema says so."""
-    from core.http.guard import ApiGuard, document_idempotency
+    from core.http.guard import ApiGuard
+    from core.http.openapi import document_guard
     from core.processes import setup_broker
 
     setup_broker(runtime.settings)
     app.add_middleware(ApiGuard, runtime=runtime)
-    document_idempotency(app)
+    document_guard(app)

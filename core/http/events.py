@@ -67,8 +67,10 @@ _EVENTS_BODY = {
             *_AUTH,
             400,
             413,
+            422,
             503,
             d400="The body is not JSON (the problem names the line and column).",
+            d422="The body is not a JSON array of events.",
             d413=f"More than {MAX_EVENTS} events, or the body is over the size limit.",
         ),
     },
@@ -165,7 +167,7 @@ def report_body(report: IngestReport, *, ndjson: bool) -> dict[str, Any]:
     summary="A member: tier, spend, points with lots, coupons, journeys",
     responses={
         200: {"description": "The member, as members show --json prints it."},
-        **problem_responses(*_AUTH, 404, 503, d404="No member by that id."),
+        **problem_responses(*_AUTH, 404, 422, 503, d404="No member by that id."),
     },
 )
 def get_member(

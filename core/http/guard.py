@@ -9,8 +9,10 @@ In order, for each request under ``/v1/``:
 3. a body larger than ``LOYALTY_API_MAX_BODY_BYTES`` is a 413 ``body_too_large``;
 4. a POST with an ``Idempotency-Key`` runs at most once per key (``core.http.idempotency``).
 
-Endpoints need nothing for any of this. It is a pure ASGI middleware (not ``BaseHTTPMiddleware``)
-so bodies and answers pass through it without a copy when no idempotency key is sent.
+Endpoints need nothing for any of this, and the schema declares it for each of them
+(:func:`core.http.openapi.document_guard`). It is a pure ASGI middleware (not
+``BaseHTTPMiddleware``) so bodies and answers pass through it without a copy when no idempotency
+key is sent.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -221,33 +222,6 @@ class ApiGuard:
         self._purged_at = clock
         before: datetime = self.runtime.now() - self.settings.api_idempotency_ttl
         await run_in_threadpool(idempotency.purge_expired, self.runtime.engine, before=before)
-
-
-IDEMPOTENCY_HEADER = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "Run this POST at most once: the same key and body again answer the stored "
-    "response (Idempotent-Replayed: true) for 24 h; another body is a 422.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
-}
-
-
-def document_idempotency(app: FastAPI) -> None:
-    """Declare ``Idempotency-Key`` on every ``POST /v1/...`` of the app's OpenAPI schema."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        for path, operations in schema.get("paths", {}).items():
-            post = operations.get("post")
-            if path.startswith("/v1/") and post is not None:
-                post.setdefault("parameters", []).append(IDEMPOTENCY_HEADER)
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _target(scope: Scope) -> str:
