@@ -7,7 +7,8 @@ from fastapi import Request
 from core.runtime import Runtime
 
 
-def runtime_of(request: Request) -> Runtime:
-    """The runtime :func:`core.http.app.create_app` was given."""
+async def runtime_of(request: Request) -> Runtime:
+    """The runtime :func:`core.http.app.create_app` was given (async: FastAPI would run a plain
+    function dependency in a worker thread, a thread hop per request for reading an attribute)."""
     runtime: Runtime = request.app.state.runtime
     return runtime

@@ -12,20 +12,27 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from fastapi import FastAPI
 
 from core.http.app import create_app
 from core.http.metrics import MULTIPROC_ENV
+from core.program.loader import ProgramError
 from core.runtime import Runtime, get_runtime
 
 FACTORY = "core.http.serving:app_from_settings"
 
 
 def app_from_settings() -> FastAPI:
-    """The app of one worker process: the runtime from ``LOYALTY_*`` settings."""
-    return create_app(get_runtime())
+    """The app of one worker process: the runtime from ``LOYALTY_*`` settings, its program
+    loaded before the first request (else every request of the first burst loads it again, in
+    its own thread, until one has finished). A broken program is left to the endpoints, which
+    answer 503 naming the error."""
+    runtime = get_runtime()
+    with suppress(ProgramError):
+        runtime.program_or_none()
+    return create_app(runtime)
 
 
 def serve(runtime: Runtime, *, host: str, port: int, workers: int) -> None:
