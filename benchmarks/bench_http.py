@@ -61,12 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as work, temporary_database(args.database_url) as pg_url:
         machine = describe_machine(pg_url)
         engine = get_engine(pg_url)
-        shop = set_up(engine, Path(work), members=args.members)
+        shop = set_up(engine, Path(work), members=args.event_members)
         in_process = measure_in_process(engine, shop, calls=args.calls)
         engine.dispose()
         clear_redis(args.redis_url)
         try:
-            with serving(shop, pg_url, args.redis_url, Path(work), workers=args.workers) as base:
+            served = serving(shop, pg_url, args.redis_url, Path(work), workers=args.api_workers)
+            with served as base:
                 pg = ServerCpu.for_url(args.database_url, pg_url.rsplit("/", 1)[1])
                 results = run_load(base.url, shop, args, ProcessTreeCpu(base.pid), pg)
         finally:
@@ -94,8 +95,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--event-seconds", type=float, default=30.0, help="how long the event batches run")
     add("--batch", type=int, default=500, help="order.paid events per POST /v1/events")
     add("--clients", type=int, default=4, help="clients posting event batches at once")
-    add("--members", type=int, default=1_000, help="members the event batches pay orders for")
-    add("--workers", type=int, default=2, help="uvicorn worker processes")
+    add("--event-members", type=int, default=1_000, help="members the event batches pay orders for")
+    add("--api-workers", type=int, default=2, help="uvicorn worker processes")
     add("--calls", type=int, default=2_000, help="timed in-process calls")
     add(
         "--database-url",

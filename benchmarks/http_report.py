@@ -44,7 +44,7 @@ def build_report(
         "setup": {
             "wallet": WALLET_SIZE,
             "cart_lines": CART_LINES,
-            "uvicorn_workers": args.workers,
+            "uvicorn_workers": args.api_workers,
             "database": "PostgreSQL",
             "broker_and_rate_limits": "Redis",
             "event_batch": args.batch,

@@ -28,7 +28,7 @@ def test_the_http_benchmark_reports_every_measurement_at_low_rates(
 
     status = bench_http.main([
         "--seconds", "1", "--rates", "10,20", "--step-seconds", "1", "--concurrency", "2",
-        "--event-seconds", "1", "--batch", "50", "--clients", "2", "--members", "30",
+        "--event-seconds", "1", "--batch", "50", "--clients", "2", "--event-members", "30",
         "--calls", "20", "--database-url", PG_ADMIN_URL, "--redis-url", BENCH_REDIS_URL,
         "--output", str(output),
     ])  # fmt: skip
