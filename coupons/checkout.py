@@ -27,11 +27,11 @@ from coupons.context import EligibilityContext
 from coupons.decisions import Decision
 from coupons.eligibility import CouponEvaluation, evaluate_coupon
 from coupons.errors import CheckoutRefused, CodeUnavailable, InvalidCode, LimitReached, NotEligible
-from coupons.facts import fetch_member_facts
+from coupons.facts import MemberFacts, fetch_member_facts
 from coupons.holds import c, claim_use, release_where
 from coupons.limits import fetch_usage
 from coupons.rules import get_rules
-from coupons.snapshots import WalletCoupon
+from coupons.snapshots import CouponUsage, WalletCoupon
 from coupons.wallet import expire_codes, fetch_codes, normalise_code
 
 DEFAULT_RESERVATION_TTL = timedelta(minutes=15)
@@ -79,15 +79,23 @@ def validate_cart(
     codes: Sequence[str],
     now: datetime,
     exclude_order: str = "",
+    facts: MemberFacts | None = None,
+    usage: Mapping[str, CouponUsage] | None = None,
 ) -> CartValidation:
     """Check codes for a cart without holding anything: conditions, limits as of now, and
-    stacking among the codes given (the first one named in a group keeps its place)."""
+    stacking among the codes given (the first one named in a group keeps its place).
+
+    ``facts`` and ``usage`` are the member's, already fetched as of ``now`` by a caller that
+    also checks their wallet (:func:`coupons.checkout_check.check_checkout`); ``usage`` must
+    cover every coupon of the program."""
     rules = get_rules(program)
-    facts = fetch_member_facts(conn, program, member_id, now=now, exclude_order=exclude_order)
+    if facts is None:
+        facts = fetch_member_facts(conn, program, member_id, now=now, exclude_order=exclude_order)
     wanted = requested_codes(codes)
     stored = fetch_codes(conn, [code for code in wanted if code])
     mine = [stored[code] for code in wanted if code in stored and may_use(stored[code], member_id)]
-    usage = fetch_usage(conn, member_id, {entry.coupon_id for entry in mine})
+    if usage is None:
+        usage = fetch_usage(conn, member_id, {entry.coupon_id for entry in mine})
     ctx = EligibilityContext(cart=cart, facts=facts, now=now, rules=rules, usage=usage)
     evaluations = {e.code: evaluate_coupon(e, rules.coupons.get(e.coupon_id), ctx) for e in mine}
     conflicts = stacking_conflicts([e for e in evaluations.values() if e.eligible])

@@ -20,6 +20,8 @@ from sqlalchemy import Connection
 from coupons.carts import Cart
 from coupons.checkout import CartValidation, CodeCheck, validate_cart
 from coupons.explain import EligibilityReport, check_eligibility
+from coupons.facts import fetch_member_facts
+from coupons.limits import fetch_usage
 from coupons.reasons import ReasonText
 from loyalty.holds import Redeemable, fetch_redeemable
 
@@ -96,12 +98,21 @@ def check_checkout(
     locale: str | None = None,
 ) -> CheckoutCheck:
     """Check the cart for the member (UnknownMember if no event named them); writes nothing."""
-    wallet = check_eligibility(conn, program, member_id=member_id, cart=cart, now=now)
+    # The wallet and the entered codes are checked against one read of the member's facts and
+    # of every coupon's usage (the codes entered may be any of the program's coupons).
+    facts = fetch_member_facts(conn, program, member_id, now=now)
+    usage = fetch_usage(conn, member_id, program.coupons)
+    wallet = check_eligibility(
+        conn, program, member_id=member_id, cart=cart, now=now, facts=facts, usage=usage
+    )
     if locale:
         wallet = replace(wallet, text=ReasonText(wallet.text.rules, locale))
     entered = CartValidation(member_id, (), ZERO)
     if codes:
-        entered = validate_cart(conn, program, member_id=member_id, cart=cart, codes=codes, now=now)
+        entered = validate_cart(
+            conn, program, member_id=member_id, cart=cart, codes=codes, now=now, facts=facts,
+            usage=usage,
+        )  # fmt: skip
     total = max(ZERO, cart.total - entered.discount)
     redeemable = fetch_redeemable(conn, program, member_id, total=total, now=now)
     return CheckoutCheck(wallet, entered, redeemable, points, total)

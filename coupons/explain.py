@@ -88,11 +88,22 @@ class EligibilityReport:
 
 
 def check_eligibility(
-    conn: Connection, program: Any, *, member_id: str, cart: Cart, now: datetime
+    conn: Connection,
+    program: Any,
+    *,
+    member_id: str,
+    cart: Cart,
+    now: datetime,
+    facts: MemberFacts | None = None,
+    usage: Mapping[str, CouponUsage] | None = None,
 ) -> EligibilityReport:
-    """Fetch the member's wallet, facts and usage, then explain every coupon for the cart."""
+    """Fetch the member's wallet, facts and usage, then explain every coupon for the cart
+    (``facts`` and ``usage`` when given are the member's as of ``now``, fetched already)."""
     wallet = fetch_wallet(conn, member_id)
-    return _report(conn, program, member_id=member_id, wallet=wallet, cart=cart, now=now)
+    return _report(
+        conn, program, member_id=member_id, wallet=wallet, cart=cart, now=now, facts=facts,
+        usage=usage,
+    )  # fmt: skip
 
 
 def preview_eligibility(
@@ -122,10 +133,14 @@ def _report(
     wallet: Sequence[WalletCoupon],
     cart: Cart,
     now: datetime,
+    facts: MemberFacts | None = None,
+    usage: Mapping[str, CouponUsage] | None = None,
 ) -> EligibilityReport:
     rules = get_rules(program)
-    facts = fetch_member_facts(conn, program, member_id, now=now)
-    usage = fetch_usage(conn, member_id, {entry.coupon_id for entry in wallet})
+    if facts is None:
+        facts = fetch_member_facts(conn, program, member_id, now=now)
+    if usage is None:
+        usage = fetch_usage(conn, member_id, {entry.coupon_id for entry in wallet})
     evaluations, best = explain_wallet(
         rules, wallet=wallet, cart=cart, facts=facts, usage=usage, now=now
     )
