@@ -9,7 +9,10 @@ when a report asks (refunds may come later).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -25,18 +28,23 @@ def record_conversions(
 ) -> int:
     """Record the conversions these events make; returns how many are new."""
     goals = {cid: c.goal for cid, c in campaigns.items() if c.goal is not None}
-    relevant = [e for e in events if any(goal.event == e.type for goal in goals.values())]
+    goal_events = {goal.event for goal in goals.values()}
+    relevant = sorted((e for e in events if e.type in goal_events), key=lambda e: e.occurred_at)
     if not relevant:
         return 0
-    rows = [
-        _row(journey, event)
-        for journey in _journeys_of(conn, {e.member_id for e in relevant}, list(goals))
-        for event in sorted(relevant, key=lambda e: e.occurred_at)
-        if _converts(journey, event, goals[journey.campaign_id])
-    ]
+    # Each member's goal events by type, oldest first: a journey looks only at its own member's.
+    timeline: dict[tuple[str, str], list[Event]] = defaultdict(list)
+    for event in relevant:
+        timeline[(event.member_id, event.type)].append(event)
+    since = relevant[0].occurred_at - max(goal.within for goal in goals.values())
     first: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        first.setdefault(row["journey_id"], row)
+    for journey in _journeys_of(conn, {e.member_id for e in relevant}, goals, since=since):
+        goal = goals[journey.campaign_id]
+        converting = _first_in_window(
+            timeline.get((journey.member_id, goal.event), []), journey, goal
+        )
+        if converting is not None:
+            first.setdefault(journey.journey_id, _row(journey, converting))
     if not first:
         return 0
     statement = insert_ignoring_conflicts(conn, conversions, ["journey_id"])
@@ -44,23 +52,28 @@ def record_conversions(
     return len(result.all())
 
 
-def _journeys_of(conn: Connection, member_ids: set[str], campaign_ids: list[str]) -> list[Any]:
+def _journeys_of(
+    conn: Connection, member_ids: set[str], campaign_ids: Iterable[str], *, since: datetime
+) -> list[Any]:
+    """The members' journeys in these campaigns that entered late enough for an event of the
+    batch to fall within their goal window."""
     query = select(
         journeys.c.journey_id, journeys.c.campaign_id, journeys.c.member_id, journeys.c.arm,
         journeys.c.entered_at,
     ).where(
         in_values(conn, journeys.c.member_id, sorted(member_ids)),
-        journeys.c.campaign_id.in_(campaign_ids),
+        journeys.c.campaign_id.in_(sorted(campaign_ids)),
+        journeys.c.entered_at >= since,
     )  # fmt: skip
     return list(conn.execute(query))
 
 
-def _converts(journey: Any, event: Event, goal: Any) -> bool:
-    return (
-        event.member_id == journey.member_id
-        and event.type == goal.event
-        and journey.entered_at <= event.occurred_at <= journey.entered_at + goal.within
-    )
+def _first_in_window(events: Sequence[Event], journey: Any, goal: Any) -> Event | None:
+    """The first of the member's goal events (oldest first) within the journey's window."""
+    start = bisect_left(events, journey.entered_at, key=lambda e: e.occurred_at)
+    if start < len(events) and events[start].occurred_at <= journey.entered_at + goal.within:
+        return events[start]
+    return None
 
 
 def _row(journey: Any, event: Event) -> dict[str, Any]:
