@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # A larger request body is refused (413) before it is read (1,000 order events of 30 items
     # each are a few MB).
     api_max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1_024)
+    # /v1 requests one serve worker works on at once; more are answered 503 overloaded at once
+    # (Retry-After: 1) instead of queueing past their clients' timeouts; 0: no limit.
+    api_max_in_flight: int = Field(default=32, ge=0)
     api_idempotency_ttl: timedelta = timedelta(hours=24)
     # How long a second request with an Idempotency-Key still running waits for its answer
     # before it gets 409 idempotency_in_progress.

@@ -46,11 +46,15 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 def _serve_work_and_guard(app: FastAPI, runtime: Runtime) -> None:
     """Work endpoints enqueue goes to the configured broker; every ``/v1`` request passes the
-    guard (key lookup, rate limit, body limit, idempotency), and the schema says so."""
+    guard (key lookup, rate limit, body limit, idempotency) within the worker's in-flight limit,
+    and the schema says so."""
     from core.http.guard import ApiGuard
     from core.http.openapi import document_guard
+    from core.http.shedding import LoadShedder
     from core.processes import setup_broker
 
     setup_broker(runtime.settings)
     app.add_middleware(ApiGuard, runtime=runtime)
+    # Added last, so outermost: a request over the limit is refused before the guard's lookups.
+    app.add_middleware(LoadShedder, limit=runtime.settings.api_max_in_flight)
     document_guard(app)

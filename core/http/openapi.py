@@ -33,8 +33,11 @@ IDEMPOTENCY_HEADER = {
 GUARD_ANSWERS = problem_responses(
     413,
     429,
+    503,
     d413="The body is over LOYALTY_API_MAX_BODY_BYTES (code body_too_large).",
     d429="The API key sent is over its rate limit: wait Retry-After seconds (code rate_limited).",
+    d503="The worker is already answering LOYALTY_API_MAX_IN_FLIGHT requests: retry after "
+    "Retry-After seconds (code overloaded).",
 )
 # ... and on every POST, for its Idempotency-Key.
 IDEMPOTENT_ANSWERS = problem_responses(

@@ -243,7 +243,17 @@ def test_issuing_to_an_unknown_member_or_an_unknown_coupon_is_a_problem(shop: Sh
 RACERS = 50
 
 
-def test_fifty_parallel_reservations_of_a_single_use_code_give_one_success(shop: Shop) -> None:
+@pytest.fixture
+def racing_shop(db_url: str, engine: Engine, examples: Path, tmp_path: Path) -> Iterator[Shop]:
+    """The shop with room for every racer at once (over LOYALTY_API_MAX_IN_FLIGHT, the
+    default 32, some would be shed with a 503 before reaching the code)."""
+    yield from serve_shop(db_url, examples, tmp_path, api_max_in_flight=RACERS)
+
+
+def test_fifty_parallel_reservations_of_a_single_use_code_give_one_success(
+    racing_shop: Shop,
+) -> None:
+    shop = racing_shop
     barrier = threading.Barrier(RACERS)
     answers: list[httpx.Response | None] = [None] * RACERS
 
