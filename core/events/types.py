@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -37,7 +38,21 @@ Text2048 = Annotated[str, StringConstraints(max_length=2048)]
 # Bounds on lists: a real order has tens of lines, never thousands.
 MAX_ITEMS = 1_000
 MAX_COUPON_CODES = 20
-Amount = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2, allow_inf_nan=False)]
+# An amount in CNY: 0 to 99,999,999,999,999.99, at most 2 decimals; as sent, a string
+# ("168.00", best: no float rounding) or a number. The schema states the string's form.
+AMOUNT_PATTERN = r"^\d{1,14}(\.\d{1,2})?$"
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=16, decimal_places=2, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["168.00"]},
+                {"type": "number", "minimum": 0, "exclusiveMaximum": 100_000_000_000_000},
+            ]
+        }
+    ),
+]
 
 
 class EventData(BaseModel):
