@@ -86,16 +86,17 @@ def validate_cart(
     stacking among the codes given (the first one named in a group keeps its place).
 
     ``facts`` and ``usage`` are the member's, already fetched as of ``now`` by a caller that
-    also checks their wallet (:func:`coupons.checkout_check.check_checkout`); ``usage`` must
-    cover every coupon of the program."""
+    also checks their wallet (:func:`coupons.checkout_check.check_checkout`); the usage of a
+    coupon ``usage`` does not hold is fetched."""
     rules = get_rules(program)
     if facts is None:
         facts = fetch_member_facts(conn, program, member_id, now=now, exclude_order=exclude_order)
     wanted = requested_codes(codes)
     stored = fetch_codes(conn, [code for code in wanted if code])
     mine = [stored[code] for code in wanted if code in stored and may_use(stored[code], member_id)]
-    if usage is None:
-        usage = fetch_usage(conn, member_id, {entry.coupon_id for entry in mine})
+    known = usage or {}
+    missing = {entry.coupon_id for entry in mine} - known.keys()
+    usage = {**known, **fetch_usage(conn, member_id, missing)} if missing else known
     ctx = EligibilityContext(cart=cart, facts=facts, now=now, rules=rules, usage=usage)
     evaluations = {e.code: evaluate_coupon(e, rules.coupons.get(e.coupon_id), ctx) for e in mine}
     conflicts = stacking_conflicts([e for e in evaluations.values() if e.eligible])

@@ -23,6 +23,7 @@ from coupons.explain import EligibilityReport, check_eligibility
 from coupons.facts import fetch_member_facts
 from coupons.limits import fetch_usage
 from coupons.reasons import ReasonText
+from coupons.wallet import fetch_wallet
 from loyalty.holds import Redeemable, fetch_redeemable
 
 ZERO = Decimal("0.00")
@@ -99,12 +100,14 @@ def check_checkout(
 ) -> CheckoutCheck:
     """Check the cart for the member (UnknownMember if no event named them); writes nothing."""
     # The wallet and the entered codes are checked against one read of the member's facts and
-    # of every coupon's usage (the codes entered may be any of the program's coupons).
+    # of the wallet's usage (validate_cart fetches only that of an entered code from elsewhere).
     facts = fetch_member_facts(conn, program, member_id, now=now)
-    usage = fetch_usage(conn, member_id, program.coupons)
+    held = fetch_wallet(conn, member_id)
+    usage = fetch_usage(conn, member_id, {entry.coupon_id for entry in held})
     wallet = check_eligibility(
-        conn, program, member_id=member_id, cart=cart, now=now, facts=facts, usage=usage
-    )
+        conn, program, member_id=member_id, cart=cart, now=now, wallet=held, facts=facts,
+        usage=usage,
+    )  # fmt: skip
     if locale:
         wallet = replace(wallet, text=ReasonText(wallet.text.rules, locale))
     entered = CartValidation(member_id, (), ZERO)

@@ -94,12 +94,15 @@ def check_eligibility(
     member_id: str,
     cart: Cart,
     now: datetime,
+    wallet: Sequence[WalletCoupon] | None = None,
     facts: MemberFacts | None = None,
     usage: Mapping[str, CouponUsage] | None = None,
 ) -> EligibilityReport:
     """Fetch the member's wallet, facts and usage, then explain every coupon for the cart
-    (``facts`` and ``usage`` when given are the member's as of ``now``, fetched already)."""
-    wallet = fetch_wallet(conn, member_id)
+    (``wallet``, ``facts`` and ``usage`` when given are the member's as of ``now``, fetched
+    already; ``usage`` then covers the wallet's coupons)."""
+    if wallet is None:
+        wallet = fetch_wallet(conn, member_id)
     return _report(
         conn, program, member_id=member_id, wallet=wallet, cart=cart, now=now, facts=facts,
         usage=usage,

@@ -11,6 +11,7 @@ does around it: the ``Idempotency-Key`` header of a POST and the answers the gua
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,7 +117,7 @@ def _add_guard(operation: dict[str, Any], *, post: bool) -> None:
     for status, answer in answers.items():
         declared = responses.get(str(status))
         if declared is None:
-            responses[str(status)] = json.loads(json.dumps(answer))  # a copy of its own
+            responses[str(status)] = copy.deepcopy(answer)  # a copy of its own
         elif answer["description"] not in declared["description"]:
             declared["description"] = (
                 f"{declared['description'].rstrip('.')}. Or: {answer['description']}"

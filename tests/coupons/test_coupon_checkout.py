@@ -31,6 +31,7 @@ from coupons.checkout import (
     reserve_codes,
     validate_cart,
 )
+from coupons.checkout_check import check_checkout
 from coupons.errors import CodeUnavailable, LimitReached, NotEligible
 from coupons.limits import fetch_usage
 from coupons.refusals import fetch_refusals
@@ -334,3 +335,26 @@ def test_a_refund_that_arrives_before_its_order_still_returns_the_coupon(
     send(engine, shop, paid("m-1", "o-1", items=[item("tea", "300.00")], codes=[gift]))
 
     assert statuses(engine)[gift] == ("issued", None)
+
+
+def test_checkout_checks_an_entered_code_from_outside_the_wallet_against_its_limits(
+    engine: Engine, shop: Program, members: list[str]
+) -> None:
+    # The budget (40.00) is spent by two other members; m-1 types in an unclaimed code of it.
+    reserve(engine, shop, [issue(engine, shop, "flash-20", "m-2")], member_id="m-2", order_id="o-2")
+    reserve(engine, shop, [issue(engine, shop, "flash-20", "m-3")], member_id="m-3", order_id="o-3")
+    with engine.begin() as conn:
+        [code] = generate_coupon_codes(
+            conn, shop, coupon_id="flash-20", count=1, now=NOW - timedelta(hours=1)
+        )
+    issue(engine, shop, "free-shipping")  # m-1's wallet holds another coupon only
+
+    with engine.connect() as conn:
+        checked = check_checkout(
+            conn, shop, member_id="m-1", cart=BASKET, codes=[code], points=0, now=NOW
+        )
+
+    [entered] = checked.entered.checks
+    assert (entered.coupon_id, entered.eligible) == ("flash-20", False)
+    assert [d.code for d in entered.decisions if not d.ok] == ["limits.sold_out"]
+    assert {e.entry.coupon_id for e in checked.wallet.evaluations} == {"free-shipping"}
