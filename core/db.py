@@ -8,6 +8,7 @@ them; Alembic migrations (``core/migrations``) create them on both databases.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.dml import Insert
 
@@ -203,9 +205,39 @@ def _create(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=json_text)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
-        url, pool_size=5, max_overflow=10, pool_pre_ping=True, json_serializer=json_text
-    )
+    engine = create_engine(url, pool_size=5, max_overflow=10, json_serializer=json_text)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A pooled connection returned less than this ago is taken as alive: a busy pool (the HTTP
+# API's) pings no more, an idle one still finds out that the server restarted.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for connections idle over PING_AFTER_IDLE_SECONDS only
+    (the ping is three round trips on psycopg: BEGIN, SELECT 1, ROLLBACK). A dead connection found
+    so is replaced; one that dies in use is invalidated by SQLAlchemy and the error raised."""
+
+    def returned(dbapi_connection: Any, record: Any, *_: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle = time.monotonic() - record.info.get("returned_at", time.monotonic())
+        if idle < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()  # the ping's transaction: a connection leaves idle
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, dbapi_connection, None):
+                raise DisconnectionError(str(error)) from error
+            raise
+
+    event.listen(engine, "connect", returned)
+    event.listen(engine, "checkin", returned)
+    event.listen(engine, "checkout", checkout)
 
 
 def dispose_engines() -> None:

@@ -81,18 +81,20 @@ def validate_cart(
     exclude_order: str = "",
     facts: MemberFacts | None = None,
     usage: Mapping[str, CouponUsage] | None = None,
+    wallet: Sequence[WalletCoupon] = (),
 ) -> CartValidation:
     """Check codes for a cart without holding anything: conditions, limits as of now, and
     stacking among the codes given (the first one named in a group keeps its place).
 
-    ``facts`` and ``usage`` are the member's, already fetched as of ``now`` by a caller that
-    also checks their wallet (:func:`coupons.checkout_check.check_checkout`); the usage of a
-    coupon ``usage`` does not hold is fetched."""
+    ``facts``, ``usage`` and ``wallet`` are the member's, already fetched as of ``now`` by a
+    caller that also checks their wallet (:func:`coupons.checkout_check.check_checkout`): a
+    code of the wallet is not fetched again, nor the usage of a coupon ``usage`` holds."""
     rules = get_rules(program)
     if facts is None:
         facts = fetch_member_facts(conn, program, member_id, now=now, exclude_order=exclude_order)
     wanted = requested_codes(codes)
-    stored = fetch_codes(conn, [code for code in wanted if code])
+    held = {entry.code: entry for entry in wallet}
+    stored = held | fetch_codes(conn, [code for code in wanted if code and code not in held])
     mine = [stored[code] for code in wanted if code in stored and may_use(stored[code], member_id)]
     known = usage or {}
     missing = {entry.coupon_id for entry in mine} - known.keys()

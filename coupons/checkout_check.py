@@ -17,14 +17,15 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from core.cel.variables import VariableSettings
 from coupons.carts import Cart
 from coupons.checkout import CartValidation, CodeCheck, validate_cart
+from coupons.checkout_reads import DATABASE, CheckoutReads
 from coupons.explain import EligibilityReport, check_eligibility
-from coupons.facts import fetch_member_facts
-from coupons.limits import fetch_usage
+from coupons.facts import member_facts
+from coupons.limits import usage_of
 from coupons.reasons import ReasonText
-from coupons.wallet import fetch_wallet
-from loyalty.holds import Redeemable, fetch_redeemable
+from loyalty.holds import Redeemable
 
 ZERO = Decimal("0.00")
 
@@ -97,16 +98,20 @@ def check_checkout(
     points: int,
     now: datetime,
     locale: str | None = None,
+    reads: CheckoutReads = DATABASE,
 ) -> CheckoutCheck:
-    """Check the cart for the member (UnknownMember if no event named them); writes nothing."""
-    # The wallet and the entered codes are checked against one read of the member's facts and
-    # of the wallet's usage (validate_cart fetches only that of an entered code from elsewhere).
-    facts = fetch_member_facts(conn, program, member_id, now=now)
-    held = fetch_wallet(conn, member_id)
-    usage = fetch_usage(conn, member_id, {entry.coupon_id for entry in held})
+    """Check the cart for the member (UnknownMember if no event named them); writes nothing.
+
+    The member's rows and the wallet coupons' counters come from ``reads`` (the database, or
+    the serve worker's cache of them), read once for the wallet and the entered codes; only an
+    entered code from outside the wallet, and its coupon's usage, are read apart."""
+    member = reads.member(conn, program, member_id)
+    facts = member_facts(member.history, VariableSettings.from_program(program), now=now)
+    coupon_ids = sorted({entry.coupon_id for entry in member.wallet})
+    usage = usage_of(coupon_ids, reads.counters(conn, coupon_ids), member.uses)
     wallet = check_eligibility(
-        conn, program, member_id=member_id, cart=cart, now=now, wallet=held, facts=facts,
-        usage=usage,
+        conn, program, member_id=member_id, cart=cart, now=now, wallet=member.wallet,
+        facts=facts, usage=usage,
     )  # fmt: skip
     if locale:
         wallet = replace(wallet, text=ReasonText(wallet.text.rules, locale))
@@ -114,8 +119,8 @@ def check_checkout(
     if codes:
         entered = validate_cart(
             conn, program, member_id=member_id, cart=cart, codes=codes, now=now, facts=facts,
-            usage=usage,
+            usage=usage, wallet=member.wallet,
         )  # fmt: skip
     total = max(ZERO, cart.total - entered.discount)
-    redeemable = fetch_redeemable(conn, program, member_id, total=total, now=now)
+    redeemable = member.points.redeemable(program, total=total, now=now)
     return CheckoutCheck(wallet, entered, redeemable, points, total)

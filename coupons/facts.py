@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from core.cel.history import fetch_histories
+from core.cel.history import MemberHistory, fetch_histories
 from core.cel.variables import VariableSettings, member_variables
 from coupons.errors import UnknownMember
 
@@ -77,12 +77,20 @@ def fetch_members_facts(
     member the engine has never seen."""
     settings = VariableSettings.from_program(program)
     excluded = exclude_orders or {}
-    facts: dict[str, MemberFacts] = {}
-    for member_id, history in fetch_histories(conn, member_ids, program=program).items():
-        if history.profile is None:
-            raise UnknownMember(member_id)
-        member = member_variables(
-            history, settings, at=now, exclude_order=excluded.get(member_id) or None
+    return {
+        member_id: member_facts(
+            history, settings, now=now, exclude_order=excluded.get(member_id, "")
         )
-        facts[member_id] = MemberFacts.of(member)
-    return facts
+        for member_id, history in fetch_histories(conn, member_ids, program=program).items()
+    }
+
+
+def member_facts(
+    history: MemberHistory, settings: VariableSettings, *, now: datetime, exclude_order: str = ""
+) -> MemberFacts:
+    """The member's facts from their fetched history, as of ``now``; pure (UnknownMember for a
+    member the engine has never seen)."""
+    if history.profile is None:
+        raise UnknownMember(history.member_id)
+    member = member_variables(history, settings, at=now, exclude_order=exclude_order or None)
+    return MemberFacts.of(member)

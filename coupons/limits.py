@@ -9,7 +9,8 @@ then writes.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -42,10 +43,25 @@ def fetch_usage(
     ids = sorted(set(coupon_ids))
     if not ids:
         return {}
-    counters = {
-        row.coupon_id: (row.used, row.spent_cents)
-        for row in conn.execute(select(coupon_counters).where(coupon_counters.c.coupon_id.in_(ids)))
-    }
+    return usage_of(ids, fetch_counters(conn, ids), fetch_member_uses(conn, member_id, ids))
+
+
+def fetch_counters(conn: Connection, coupon_ids: Iterable[str]) -> dict[str, Counter]:
+    """Each coupon's uses and spend by all members (a coupon never used: absent)."""
+    ids = sorted(set(coupon_ids))
+    if not ids:
+        return {}
+    query = select(coupon_counters).where(coupon_counters.c.coupon_id.in_(ids))
+    return {row.coupon_id: Counter(row.used, row.spent_cents) for row in conn.execute(query)}
+
+
+def fetch_member_uses(
+    conn: Connection, member_id: str, coupon_ids: Iterable[str]
+) -> dict[str, tuple[datetime, ...]]:
+    """When the member used each coupon, oldest first (a coupon never used: absent)."""
+    ids = sorted(set(coupon_ids))
+    if not ids:
+        return {}
     uses: dict[str, list[datetime]] = defaultdict(list)
     query = select(coupon_member_uses.c.coupon_id, coupon_member_uses.c.used_at).where(
         coupon_member_uses.c.member_id == member_id,
@@ -54,14 +70,35 @@ def fetch_usage(
     )
     for coupon_id, used_at in conn.execute(query):
         uses[coupon_id].append(used_at)
-    return {
-        coupon_id: CouponUsage(
-            used=counters.get(coupon_id, (0, 0))[0],
-            spent=from_cents(counters.get(coupon_id, (0, 0))[1]),
-            member_uses=tuple(sorted(uses.get(coupon_id, ()))),
+    return {coupon_id: tuple(sorted(times)) for coupon_id, times in uses.items()}
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A coupon's row of ``coupon_counters``."""
+
+    used: int = 0
+    spent_cents: int = 0
+
+
+def usage_of(
+    coupon_ids: Iterable[str],
+    counters: Mapping[str, Counter],
+    uses: Mapping[str, tuple[datetime, ...]],
+) -> dict[str, CouponUsage]:
+    """Each coupon's :class:`CouponUsage` from its counter and the member's uses; pure."""
+    usage = {}
+    for coupon_id in coupon_ids:
+        counter = counters.get(coupon_id, NO_COUNTER)
+        usage[coupon_id] = CouponUsage(
+            used=counter.used,
+            spent=from_cents(counter.spent_cents),
+            member_uses=uses.get(coupon_id, ()),
         )
-        for coupon_id in ids
-    }
+    return usage
+
+
+NO_COUNTER = Counter()
 
 
 def ensure_counters(conn: Connection, coupon_ids: Iterable[str]) -> None:

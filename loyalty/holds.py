@@ -24,7 +24,7 @@ from loyalty.errors import PointsNotHeld
 from loyalty.ledger import lock_accounts
 from loyalty.limits import check_operation, fetch_balances
 from loyalty.redemption import check_redemption, max_points_for, points_value
-from loyalty.tables import points_holds, points_ledger
+from loyalty.tables import points_holds, points_ledger, points_lots
 
 h = points_holds.c
 
@@ -89,13 +89,79 @@ def fetch_redeemable(
     return redeemable_points(balance=balance, held=held, total=total, rules=rules)
 
 
+@dataclass(frozen=True)
+class PointsLot:
+    remaining: int
+    available_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LiveHold:
+    order_id: str
+    points: int
+    held_until: datetime
+
+
+@dataclass(frozen=True)
+class PointsRows:
+    """A member's points as stored, whatever the time: the lots with points left and the holds
+    whose order carries no redemption. The time decides what counts (:meth:`redeemable`), so
+    the rows can be kept and asked again later (the checkout read cache keeps them)."""
+
+    lots: tuple[PointsLot, ...] = ()
+    holds: tuple[LiveHold, ...] = ()
+
+    def balance(self, now: datetime) -> int:
+        """Points usable now: in lots available and not yet expired (``fetch_balances``'s
+        ``usable_only`` balance)."""
+        return sum(
+            lot.remaining
+            for lot in self.lots
+            if lot.available_at <= now and (lot.expires_at is None or lot.expires_at > now)
+        )
+
+    def held(self, now: datetime, *, exclude_order: str = "") -> int:
+        """Points the live holds keep now (:func:`fetch_held`)."""
+        return sum(
+            hold.points
+            for hold in self.holds
+            if hold.held_until > now and hold.order_id != exclude_order
+        )
+
+    def redeemable(
+        self, program: Any, *, total: Decimal, now: datetime, exclude_order: str = ""
+    ) -> Redeemable:
+        """:func:`fetch_redeemable` from these rows."""
+        return redeemable_points(
+            balance=self.balance(now),
+            held=self.held(now, exclude_order=exclude_order),
+            total=total,
+            rules=program.program_file.points.redeem,
+        )
+
+
+def fetch_points_rows(conn: Connection, member_id: str) -> PointsRows:
+    """The member's :class:`PointsRows` (two statements)."""
+    lots = select(
+        points_lots.c.remaining, points_lots.c.available_at, points_lots.c.expires_at
+    ).where(points_lots.c.member_id == member_id, points_lots.c.remaining > 0)
+    holds = select(h.order_id, h.points, h.held_until).where(h.member_id == member_id, ~_redeemed())
+    return PointsRows(
+        lots=tuple(PointsLot(*row) for row in conn.execute(lots)),
+        holds=tuple(LiveHold(*row) for row in conn.execute(holds.order_by(h.order_id))),
+    )
+
+
+def _redeemed() -> Any:
+    """Whether the hold's order carries a redemption (then the hold counts no more)."""
+    return exists().where(points_ledger.c.order_id == h.order_id, points_ledger.c.kind == "redeem")
+
+
 def fetch_held(conn: Connection, member_id: str, *, now: datetime, exclude_order: str = "") -> int:
     """Points the member's live holds keep (not lapsed, their order not yet redeemed)."""
-    redeemed = exists().where(
-        points_ledger.c.order_id == h.order_id, points_ledger.c.kind == "redeem"
-    )
     query = select(func.coalesce(func.sum(h.points), 0)).where(
-        h.member_id == member_id, h.held_until > now, h.order_id != exclude_order, ~redeemed
+        h.member_id == member_id, h.held_until > now, h.order_id != exclude_order, ~_redeemed()
     )
     return int(conn.execute(query).scalar_one())
 
