@@ -226,6 +226,7 @@ def _store(
 ) -> IngestReport:
     report = IngestReport()
     with intake.engine.begin() as conn:
+        plan_for_parameters(conn)
         fresh, duplicates = _split_duplicates(valid)
         fresh, conflicts, paid_before = _split_order_conflicts(conn, fresh)
         fresh, refund_problems = _check_refunds(conn, fresh, paid_before)
@@ -241,6 +242,20 @@ def _store(
     report.rejections = rejections
     report.tallies.update({name: n for name, n in ctx.tallies.items() if n})
     return report
+
+
+def plan_for_parameters(conn: Connection) -> None:
+    """On PostgreSQL, plan each statement of this transaction for its parameters.
+
+    psycopg prepares a statement once it has run 5 times, and PostgreSQL may then switch to a
+    generic plan, in which ``member_id = ANY($1)`` is rechecked by scanning the whole array for
+    each row (a constant array is hashed) and row counts are guessed: on the HTTP benchmark's
+    shop after 30,000 orders, reading the balances of a batch's 400 members took 110 ms of
+    server time instead of 6, and PostgreSQL CPU per event was 3.4x. Planning costs well under
+    a millisecond a statement here.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def _check_refunds(
