@@ -281,14 +281,16 @@ class ReadCache(Generic[V]):
                 self._release_barriers()
 
     def _went_down(self, exc: Exception) -> None:
-        if not self._in_outage:
-            logger.warning(
-                "read cache: not listening on %s (%s); serving nothing from the cache"
-                " until it reconnects",
-                self._channel,
-                exc,
-            )
-            self._in_outage = True
+        if self._in_outage:
+            logger.debug("read cache: still not listening on %s (%s)", self._channel, exc)
+            return
+        logger.warning(
+            "read cache: not listening on %s (%s); serving nothing from the cache"
+            " until it reconnects",
+            self._channel,
+            exc,
+        )
+        self._in_outage = True
 
     def _apply(self, change: Change) -> None:
         if change.barrier is not None:
