@@ -118,6 +118,23 @@ def test_claiming_an_unclaimed_code_drops_the_member_who_claimed_it(
     assert held(cache, "member:m-1", "member:m-2") == {"member:m-1": False, "member:m-2": True}
 
 
+def test_a_code_passed_to_another_member_drops_both(
+    pg_engine: Engine, cache: ReadCache[str]
+) -> None:
+    run(pg_engine, INSERTS["coupon_codes"], v="m-1")
+    assert cache.barrier()
+    store(cache, "member:m-1", "member:m-2", "member:m-3")
+
+    run(pg_engine, "UPDATE coupon_codes SET member_id = 'm-2' WHERE member_id = 'm-1'")
+
+    assert cache.barrier()
+    assert held(cache, "member:m-1", "member:m-2", "member:m-3") == {
+        "member:m-1": False,
+        "member:m-2": False,
+        "member:m-3": True,
+    }
+
+
 @pytest.mark.parametrize(("members", "bystander_stays"), [(200, True), (3000, False)])
 def test_a_statement_touching_too_many_members_to_name_drops_everything(
     pg_engine: Engine, cache: ReadCache[str], members: int, bystander_stays: bool
@@ -303,7 +320,8 @@ def test_a_cache_that_loses_its_connection_empties_itself_and_comes_back(
             _cut_off(admin, database)
             wait_until(lambda: not cache.live, "the cache notices")
             assert cache.get("member:m-1") is None
-            assert cache.put("member:m-1", "value", cache.ticket()) is False
+            during_the_outage = cache.ticket()
+            assert cache.put("member:m-1", "value", during_the_outage) is False
             wait_until(lambda: len(caplog.records) >= 2, "it tried to reconnect twice")
         finally:
             admin.execute(
@@ -312,6 +330,7 @@ def test_a_cache_that_loses_its_connection_empties_itself_and_comes_back(
 
     wait_until(lambda: cache.live, "the cache listens again")
     assert cache.get("member:m-1") is None
+    assert cache.put("member:m-1", "maybe stale", during_the_outage) is False
     store(cache, "member:m-1", "member:m-2")
     run(pg_engine, INSERTS["points_holds"], v="m-1")
     assert cache.barrier()
