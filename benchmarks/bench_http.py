@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -43,9 +44,11 @@ from benchmarks.http_server import ProcessTreeCpu, clear_redis, serving
 from benchmarks.http_shop import Shop, set_up
 from benchmarks.measure import ServerCpu, describe_machine, temporary_database
 from core.db import get_engine
+from core.readcache import ReadCache
 from coupons.api_models import CartRequest
 from coupons.carts import cart_from_items
 from coupons.checkout_check import check_checkout
+from coupons.checkout_reads import DATABASE, CachedReads, CheckoutReads
 
 RESULT_FILE = Path(__file__).resolve().parents[1] / "bench-results" / "http.json"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -62,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         machine = describe_machine(pg_url)
         engine = get_engine(pg_url)
         shop = set_up(engine, Path(work), members=args.event_members)
-        in_process = measure_in_process(engine, shop, calls=args.calls)
+        in_process = measure_both(engine, pg_url, shop, calls=args.calls)
         engine.dispose()
         clear_redis(args.redis_url)
         try:
@@ -74,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             clear_redis(args.redis_url)
     machine["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     machine["load_average_5m_at_start"] = round(load_at_start[1], 2)
-    report = build_report({"in_process": in_process, **results}, machine, args)
+    report = build_report({**in_process, **results}, machine, args)
     print_report(report, Console(width=170))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
@@ -115,22 +118,41 @@ def _numbers(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part.strip()]
 
 
-def measure_in_process(engine: Any, shop: Shop, *, calls: int) -> dict[str, Any]:
-    """The endpoint's service call, timed in this process (wall and CPU per call)."""
+def measure_in_process(
+    engine: Any, shop: Shop, *, calls: int, reads: CheckoutReads = DATABASE
+) -> dict[str, Any]:
+    """The endpoint's service call, timed in this process (wall and CPU per call), on a pooled
+    connection outside a transaction as the endpoint runs it, with ``reads``."""
     body = CartRequest.model_validate(shop.cart)
     cart = cart_from_items(body.items, total=body.total, shipping=body.shipping)
 
     def call() -> dict[str, Any]:
         with engine.connect() as conn:
             checked = check_checkout(
-                conn, shop.program, member_id=body.member_id, cart=cart, codes=body.codes,
-                points=body.points, now=datetime.now(UTC),
+                conn.execution_options(isolation_level="AUTOCOMMIT"), shop.program,
+                member_id=body.member_id, cart=cart, codes=body.codes, points=body.points,
+                now=datetime.now(UTC), reads=reads,
             )  # fmt: skip
         return checked.as_dict()
 
     answer = call()
     found = timings(call, calls)
     return {**found, "answer": summarise(answer)}
+
+
+def measure_both(engine: Any, pg_url: str, shop: Shop, *, calls: int) -> dict[str, Any]:
+    """The call as a serve worker answers it (its reads kept in the worker's read cache: every
+    call after the first reads nothing), and with every read from the database (a member's
+    first checkout, or a serve worker with LOYALTY_API_READ_CACHE=0)."""
+    with ReadCache(pg_url) as cache:
+        deadline = time.monotonic() + 10.0
+        while not cache.live:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the read cache did not start listening on PostgreSQL")
+            time.sleep(0.01)
+        cached = measure_in_process(engine, shop, calls=calls, reads=CachedReads(cache))
+    uncached = measure_in_process(engine, shop, calls=calls)
+    return {"in_process": cached, "in_process_uncached": uncached}
 
 
 def summarise(answer: dict[str, Any]) -> dict[str, Any]:
@@ -155,6 +177,11 @@ def run_load(
         generator = Generator(pool, uvicorn, pg)
         warm_up = min(WARM_UP_SECONDS, args.step_seconds)
         generator.run(http_load.closed_loop, *requests, concurrency=8, duration=warm_up)
+        # The most this machine serves of the emptiest request, by the same generator.
+        ceiling = generator.run(
+            http_load.closed_loop, base, key, "/livez", None, concurrency=8,
+            duration=args.step_seconds,
+        )  # fmt: skip
         open_loop = [
             generator.run(http_load.open_loop, *requests, rate=rate, duration=args.seconds)
             for rate in args.rates
@@ -171,6 +198,7 @@ def run_load(
         )  # fmt: skip
     return {
         "served_answer": summarise(orjson.loads(served)),
+        "ceiling": ceiling,
         "open_loop": open_loop,
         "closed_loop": closed_loop,
         "events": events,

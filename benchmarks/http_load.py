@@ -57,11 +57,21 @@ def _session(key: str, connections: int) -> aiohttp.ClientSession:
 
 
 async def _post(
-    session: aiohttp.ClientSession, url: str, body: bytes, errors: Counter[str], **headers: str
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes | None,
+    errors: Counter[str],
+    **headers: str,
 ) -> bytes | None:
-    """The answer's body if it was a 200; else None, the failure counted in ``errors``."""
+    """The answer's body if it was a 200; else None, the failure counted in ``errors``.
+    A POST of ``body``, or a GET when it is None."""
     try:
-        async with session.post(url, data=body, headers=headers or None) as response:
+        sent = (
+            session.get(url)
+            if body is None
+            else session.post(url, data=body, headers=headers or None)
+        )
+        async with sent as response:
             answer = await response.read()
             if response.status == 200:
                 return answer
@@ -128,14 +138,15 @@ async def _open_loop(
 
 
 def closed_loop(
-    base: str, key: str, path: str, body: bytes, *, concurrency: int, duration: float
+    base: str, key: str, path: str, body: bytes | None, *, concurrency: int, duration: float
 ) -> dict[str, Any]:
-    """``concurrency`` clients back to back for ``duration`` seconds."""
+    """``concurrency`` clients back to back for ``duration`` seconds (GET when ``body`` is
+    None)."""
     return asyncio.run(_closed_loop(base, key, path, body, concurrency, duration))
 
 
 async def _closed_loop(
-    base: str, key: str, path: str, body: bytes, concurrency: int, duration: float
+    base: str, key: str, path: str, body: bytes | None, concurrency: int, duration: float
 ) -> dict[str, Any]:
     url = base + path
     errors: Counter[str] = Counter()

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     api_idempotency_wait: timedelta = timedelta(seconds=5)
     # GET /metrics (Prometheus, no API key, like /livez); false removes it (a 404).
     api_metrics: bool = True
+    # Members (and coupons, and API keys) whose rows one serve worker keeps for checkout and
+    # key lookups, each dropped as soon as PostgreSQL announces a change to its rows
+    # (core.readcache); 0 turns the cache off. The embedded default (SQLite) has no such
+    # announcements and never caches.
+    api_read_cache: int = Field(default=10_000, ge=0)
 
     smtp_host: str | None = None
     smtp_port: int = 587

@@ -14,12 +14,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, status
+from fastapi import APIRouter, Depends, Header, Path, Request, status
 
 from core.events.handlers import unit_of_work
 from core.http.auth import Principal, require_scope
 from core.http.deps import runtime_of
 from core.http.fields import PRINTABLE
+from core.http.guard import reads_only
 from core.http.negotiation import ranked
 from core.http.problem_docs import problem_responses
 from core.http.problems import Problem
@@ -35,6 +36,7 @@ from coupons.api_models import (
 )
 from coupons.carts import Cart, cart_from_items
 from coupons.checkout_check import check_checkout
+from coupons.checkout_reads import DATABASE, CachedReads, CheckoutReads
 from coupons.errors import (
     CheckoutRefused,
     CodeUnavailable,
@@ -78,6 +80,12 @@ class RefusedProblem(Problem):
         return {**super().body(), "reasons": self.reasons}
 
 
+def checkout_reads(request: Request) -> CheckoutReads:
+    """The serve worker's cached reads (see core.http.app.build_read_cache), else the database."""
+    cache = getattr(request.app.state, "read_cache", None)
+    return DATABASE if cache is None else CachedReads(cache)
+
+
 @router.post(
     "/checkout/validate",
     tags=["checkout"],
@@ -86,17 +94,26 @@ class RefusedProblem(Problem):
     summary="Check a cart: every wallet coupon and entered code, the best mix, the points",
 )
 def validate_checkout(
-    body: CartRequest, runtime: Served, _: Checkout, accept_language: AcceptLanguage = None
+    request: Request,
+    body: CartRequest,
+    runtime: Served,
+    _: Checkout,
+    accept_language: AcceptLanguage = None,
 ) -> dict[str, Any]:
     """Every wallet coupon and every entered code against the cart (eligible or not, the
     discount, reasons), the wallet's best combination and the points redeemable on the cart
     with their value. Holds nothing; a coupon that does not apply is not an error."""
     program = program_of(runtime)
+    reads_only(request)
+    reads = checkout_reads(request)
     try:
+        # Reads only: outside a transaction, as each statement of one would see the latest
+        # committed rows anyway (READ COMMITTED), without BEGIN and ROLLBACK round trips.
         with runtime.engine.connect() as conn:
             checked = check_checkout(
-                conn, program, member_id=body.member_id, cart=_cart(body), codes=body.codes,
-                points=body.points, now=runtime.now(), locale=requested_locale(accept_language),
+                conn.execution_options(isolation_level="AUTOCOMMIT"), program,
+                member_id=body.member_id, cart=_cart(body), codes=body.codes, points=body.points,
+                now=runtime.now(), locale=requested_locale(accept_language), reads=reads,
             )  # fmt: skip
     except CouponError as exc:
         raise _problem(exc) from exc

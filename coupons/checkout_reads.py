@@ -8,9 +8,9 @@
 * each coupon's :class:`~coupons.limits.Counter` (all members' uses and spend).
 
 Nothing in either depends on the time: expiry, validity windows, lapsed holds and the member's
-variables are all computed as of the checkout's ``now``. So both can be kept and asked again
-(:class:`CachedReads`: a :class:`KeyedCache` that drops a member or a coupon when PostgreSQL
-announces that its rows changed, see :mod:`core.readcache`) and a repeated checkout of one
+variables are all computed as of the checkout's ``now``. So both can be kept and asked again:
+:class:`CachedReads` keeps them in a :class:`core.readcache.ReadCache`, which drops a member or
+a coupon as soon as PostgreSQL announces that its rows changed, and a repeated checkout of one
 member costs no query. :data:`DATABASE` always reads.
 """
 
@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from core.cel.history import MemberHistory, fetch_histories
+from core.readcache import ReadCache
 from coupons.errors import UnknownMember
 from coupons.limits import NO_COUNTER, Counter, fetch_counters, fetch_member_uses
 from coupons.snapshots import WalletCoupon
@@ -72,16 +73,6 @@ class DatabaseReads:
 DATABASE: CheckoutReads = DatabaseReads()
 
 
-class KeyedCache(Protocol):
-    """What :class:`CachedReads` needs of :class:`core.readcache.ReadCache`."""
-
-    def ticket(self) -> int: ...
-
-    def get(self, key: str) -> Any | None: ...
-
-    def put(self, key: str, value: Any, ticket: int) -> bool: ...
-
-
 def member_key(member_id: str) -> str:
     """The key a change to the member's rows drops (the triggers' ``member:<id>``)."""
     return f"member:{member_id}"
@@ -105,7 +96,7 @@ class CachedReads:
     read, so a change committed meanwhile keeps the read out of the cache (its announcement
     may come before the read is stored, or after and drop it)."""
 
-    def __init__(self, cache: KeyedCache) -> None:
+    def __init__(self, cache: ReadCache[Any]) -> None:
         self.cache = cache
 
     def member(self, conn: Connection, program: Any, member_id: str) -> MemberReads:

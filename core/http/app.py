@@ -5,12 +5,17 @@ uvicorn."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from core.http.problems import install_problem_handlers
 from core.http.registry import api_routers
+from core.readcache import ReadCache
 from core.runtime import Runtime
+from core.settings import Settings
 
 API_VERSION = "1.0.0"
 
@@ -20,16 +25,19 @@ def create_app(runtime: Runtime) -> FastAPI:
     from core.packages import load_packages
 
     load_packages()
+    read_cache = build_read_cache(runtime.settings)
     app = FastAPI(
         title="loyalty-engine",
         version=API_VERSION,
         openapi_url="/openapi.json",
         docs_url=None,
         redoc_url=None,
+        lifespan=_listening(read_cache),
     )
     app.state.runtime = runtime
+    app.state.read_cache = read_cache
     install_problem_handlers(app)
-    _serve_work_and_guard(app, runtime)
+    _serve_work_and_guard(app, runtime, read_cache)
     from core.http.operations import router as operations
 
     app.include_router(operations)
@@ -44,7 +52,32 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
-def _serve_work_and_guard(app: FastAPI, runtime: Runtime) -> None:
+def build_read_cache(settings: Settings) -> ReadCache[Any] | None:
+    """The worker's cache of checkout and key reads: on PostgreSQL, unless turned off."""
+    if settings.api_read_cache <= 0 or not settings.database_url.startswith("postgresql"):
+        return None
+    return ReadCache(settings.database_url, max_entries=settings.api_read_cache)
+
+
+def _listening(read_cache: ReadCache[Any] | None) -> Any:
+    """The app's lifespan: the cache listens for changes while the app serves."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if read_cache is not None:
+            read_cache.start()
+        try:
+            yield
+        finally:
+            if read_cache is not None:
+                read_cache.stop()
+
+    return lifespan
+
+
+def _serve_work_and_guard(
+    app: FastAPI, runtime: Runtime, read_cache: ReadCache[Any] | None
+) -> None:
     """Work endpoints enqueue goes to the configured broker; every ``/v1`` request passes the
     guard (key lookup, rate limit, body limit, idempotency) within the worker's in-flight limit,
     and the schema says so."""
@@ -54,7 +87,7 @@ def _serve_work_and_guard(app: FastAPI, runtime: Runtime) -> None:
     from core.processes import setup_broker
 
     setup_broker(runtime.settings)
-    app.add_middleware(ApiGuard, runtime=runtime)
+    app.add_middleware(ApiGuard, runtime=runtime, read_cache=read_cache)
     # Added last, so outermost: a request over the limit is refused before the guard's lookups.
     app.add_middleware(LoadShedder, limit=runtime.settings.api_max_in_flight)
     document_guard(app)

@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from core.clock import get_clock
 from core.http.problems import Problem
 from core.http.tables import api_keys
+from core.readcache import ReadCache
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -151,25 +152,94 @@ def revoke_key(engine: Engine, key_id: str, *, now: datetime | None = None) -> A
     return _api_key(row._mapping)
 
 
-def authenticate(engine: Engine, credential: str | None, *, now: datetime) -> Principal:
+def authenticate(
+    engine: Engine, credential: str | None, *, now: datetime, cache: ReadCache[Any] | None = None
+) -> Principal:
     """The principal of a presented key; :class:`InvalidKey` if it is missing, unknown or
-    revoked. Notes when the key was last used (at most once a minute)."""
-    if not credential:
-        raise InvalidKey("no API key: send Authorization: Bearer <key> or X-API-Key: <key>")
-    prefix, _, rest = credential.partition("_")
-    key_id, _, secret = rest.partition("_")
-    with engine.connect() as conn:
-        row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
-    if prefix != KEY_PREFIX or row is None or not _matches(secret, row.secret_sha256):
-        raise InvalidKey("the API key is not known; create one with loyalty-engine keys create")
-    if row.revoked_at is not None:
-        raise InvalidKey(f"the API key {key_id} was revoked at {row.revoked_at.isoformat()}")
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+    revoked. Notes when the key was last used (at most once a minute). ``cache`` keeps the
+    key's row until PostgreSQL announces that it changed (a revocation, say)."""
+    key_id, secret = _parts(credential)
+    stored = cache.get(_cache_key(key_id)) if cache is not None else None
+    if not isinstance(stored, StoredKey):
+        ticket = cache.ticket() if cache is not None else 0
+        with engine.connect() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+        stored = StoredKey.of(row._mapping) if row is not None else None
+        if cache is not None and stored is not None:
+            cache.put(_cache_key(key_id), stored, ticket)
+    principal = stored_principal(stored, secret)
+    if stored is not None and stored.touch_due(now):
         with engine.begin() as conn:
             conn.execute(
                 api_keys.update().where(api_keys.c.key_id == key_id), {"last_used_at": now}
             )
-    return Principal(key_id=key_id, name=row.name, scopes=frozenset(row.scopes))
+    return principal
+
+
+def authenticate_cached(
+    cache: ReadCache[Any], credential: str | None, *, now: datetime
+) -> Principal | None:
+    """:func:`authenticate` from the cache alone, with no I/O (the guard calls it on the event
+    loop); None when the database is needed: the key is not kept, or its use is due a note."""
+    key_id, secret = _parts(credential)
+    stored = cache.get(_cache_key(key_id))
+    if not isinstance(stored, StoredKey) or stored.touch_due(now):
+        return None
+    return stored_principal(stored, secret)
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """A key's row as stored (its secret only as the SHA-256)."""
+
+    key_id: str
+    name: str
+    secret_sha256: str
+    scopes: frozenset[str]
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, row: RowMapping) -> StoredKey:
+        return cls(
+            key_id=row["key_id"],
+            name=row["name"],
+            secret_sha256=row["secret_sha256"],
+            scopes=frozenset(row["scopes"]),
+            revoked_at=row["revoked_at"],
+            last_used_at=row["last_used_at"],
+        )
+
+    def touch_due(self, now: datetime) -> bool:
+        return self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION
+
+
+def stored_principal(stored: StoredKey | None, secret: str) -> Principal:
+    """The principal of a presented secret for the stored key; pure (InvalidKey if it does not
+    match, or the key is unknown or revoked)."""
+    if stored is None or not _matches(secret, stored.secret_sha256):
+        raise InvalidKey("the API key is not known; create one with loyalty-engine keys create")
+    if stored.revoked_at is not None:
+        raise InvalidKey(
+            f"the API key {stored.key_id} was revoked at {stored.revoked_at.isoformat()}"
+        )
+    return Principal(key_id=stored.key_id, name=stored.name, scopes=stored.scopes)
+
+
+def _parts(credential: str | None) -> tuple[str, str]:
+    """A presented key's id and secret (InvalidKey if it is missing or not a key's form)."""
+    if not credential:
+        raise InvalidKey("no API key: send Authorization: Bearer <key> or X-API-Key: <key>")
+    prefix, _, rest = credential.partition("_")
+    key_id, _, secret = rest.partition("_")
+    if prefix != KEY_PREFIX:
+        raise InvalidKey("the API key is not known; create one with loyalty-engine keys create")
+    return key_id, secret
+
+
+def _cache_key(key_id: str) -> str:
+    """The key a change to the key's row drops (the triggers' ``api_key:<id>``)."""
+    return f"api_key:{key_id}"
 
 
 def credential_of(headers: Mapping[str, str]) -> str | None:

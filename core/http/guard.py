@@ -25,7 +25,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 
 from core.http import idempotency
 from core.http.asgi import (
@@ -39,22 +39,34 @@ from core.http.asgi import (
     replay,
     replayed_body,
 )
-from core.http.auth import InvalidKey, Principal, authenticate, credential_of
+from core.http.auth import (
+    InvalidKey,
+    Principal,
+    authenticate,
+    authenticate_cached,
+    credential_of,
+)
 from core.http.idempotency import Fingerprint, Record, StoredResponse
 from core.http.limits import RateLimiter, build_rate_limiter
 from core.http.problems import Problem, problem_response
+from core.readcache import ReadCache
 from core.runtime import Runtime
 
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _POLL_SECONDS = 0.05
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_READS_ONLY = "reads_only"
+_BARRIER_SECONDS = 1.0
 _PURGE_EVERY_SECONDS = 3_600.0
 
 
 class ApiGuard:
     """Authentication lookup, rate limit, body limit and idempotency for ``/v1``."""
 
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        self.app, self.runtime = app, runtime
+    def __init__(
+        self, app: ASGIApp, runtime: Runtime, read_cache: ReadCache[Any] | None = None
+    ) -> None:
+        self.app, self.runtime, self.read_cache = app, runtime, read_cache
         self.settings = runtime.settings
         self.limiter: RateLimiter = build_rate_limiter(runtime.settings)
         self._purged_at: float | None = None
@@ -74,6 +86,8 @@ class ApiGuard:
         if too_large is not None:
             await problem_response(too_large)(scope, receive, send)
             return
+        if self.read_cache is not None and scope["method"] in _WRITES:
+            send = self._once_applied(scope, send, self.read_cache)
         key = headers.get("idempotency-key")
         presented = credential_of(headers) is not None
         if scope["method"] == "POST" and key is not None and (principal or not presented):
@@ -82,15 +96,35 @@ class ApiGuard:
             return
         await self.app(scope, self._bounded(receive), send)
 
+    @staticmethod
+    def _once_applied(scope: Scope, send: Send, cache: ReadCache[Any]) -> Send:
+        """``send``, holding a successful write's answer until this worker's read cache has
+        applied every change committed before it: the caller's next read sees its write. An
+        endpoint that only reads marks itself (:func:`reads_only`) and is not held."""
+
+        async def held(message: Message) -> None:
+            if (
+                message["type"] == "http.response.start"
+                and message.get("status", 500) < 400
+                and not scope.get("state", {}).get(_READS_ONLY)
+            ):
+                await run_in_threadpool(cache.barrier, _BARRIER_SECONDS)
+            await send(message)
+
+        return held
+
     async def _principal(self, scope: Scope, headers: Headers) -> Principal | None:
         credential = credential_of(headers)
         if credential is None:
             return None
         state = scope.setdefault("state", {})
+        cache, now = self.read_cache, self.runtime.now()
         try:
-            principal = await run_in_threadpool(
-                authenticate, self.runtime.engine, credential, now=self.runtime.now()
-            )
+            principal = authenticate_cached(cache, credential, now=now) if cache else None
+            if principal is None:  # not kept, or its use is due a note: the database
+                principal = await run_in_threadpool(
+                    authenticate, self.runtime.engine, credential, now=now, cache=cache
+                )
         except InvalidKey as exc:
             state["auth_error"] = str(exc)
             return None
@@ -98,10 +132,7 @@ class ApiGuard:
         return principal
 
     async def _rate_limited(self, principal: Principal) -> Problem | None:
-        if self.limiter.blocking:
-            verdict = await run_in_threadpool(self.limiter.hit, principal.key_id)
-        else:
-            verdict = self.limiter.hit(principal.key_id)
+        verdict = await self.limiter.hit_async(principal.key_id)
         if verdict.allowed:
             return None
         limit = self.settings.api_rate_limit
@@ -222,6 +253,12 @@ class ApiGuard:
         self._purged_at = clock
         before: datetime = self.runtime.now() - self.settings.api_idempotency_ttl
         await run_in_threadpool(idempotency.purge_expired, self.runtime.engine, before=before)
+
+
+def reads_only(request: Request) -> None:
+    """Mark a POST that changes nothing (a checkout validation): its answer is not held until
+    the read cache has caught up (see :meth:`ApiGuard._once_applied`)."""
+    request.scope.setdefault("state", {})[_READS_ONLY] = True
 
 
 def _target(scope: Scope) -> str:

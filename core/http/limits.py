@@ -11,6 +11,7 @@ process), :class:`RedisRateLimiter` shares the buckets among every worker of eve
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -55,10 +56,12 @@ def gcra_step(tat: float | None, *, now: float, limit: int) -> Step:
 class RateLimiter:
     """Counts each request of a bucket (an API key) and says whether it may go ahead."""
 
-    blocking = False  # True: ``hit`` does I/O, so async callers run it in a thread
-
     def hit(self, bucket: str) -> Verdict:
         raise NotImplementedError
+
+    async def hit_async(self, bucket: str) -> Verdict:
+        """:meth:`hit` for the event loop (this base: ``hit`` does no I/O)."""
+        return self.hit(bucket)
 
 
 class NoRateLimit(RateLimiter):
@@ -108,25 +111,53 @@ class RedisRateLimiter(RateLimiter):
     """Buckets in Redis, shared by every process; if Redis fails the request goes ahead
     (the limit protects the engine, it must not take the API down with Redis)."""
 
-    blocking = True
-
     def __init__(self, url: str, limit: int) -> None:
         import redis
+        import redis.asyncio
 
-        self.limit = limit
+        self.url, self.limit = url, limit
         self._client = redis.Redis.from_url(url)
         self._script = self._client.register_script(_GCRA_LUA)
+        self._async_script: tuple[Any, Any] | None = None  # (event loop, its script)
         self._errors: tuple[type[Exception], ...] = (redis.exceptions.RedisError,)
 
     def hit(self, bucket: str) -> Verdict:
         try:
-            allowed, wait = self._script(keys=[f"loyalty:rate:{bucket}"], args=[self.limit, 60])
+            answer = self._script(keys=[_key(bucket)], args=[self.limit, WINDOW_SECONDS])
         except self._errors as exc:
-            log.warning("rate limit not checked: Redis failed (%s)", exc)
-            return Verdict(True)
-        if int(allowed):
-            return Verdict(True)
-        return Verdict(False, max(1, math.ceil(float(wait))))
+            return _unchecked(exc)
+        return _verdict(answer)
+
+    async def hit_async(self, bucket: str) -> Verdict:
+        """:meth:`hit` on the event loop (redis.asyncio: no thread per request)."""
+        import redis.asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._async_script is None or self._async_script[0] is not loop:
+            client = redis.asyncio.Redis.from_url(self.url)  # its connections are this loop's
+            self._async_script = (loop, client.register_script(_GCRA_LUA))
+        script = self._async_script[1]
+        try:
+            answer = await script(keys=[_key(bucket)], args=[self.limit, WINDOW_SECONDS])
+        except self._errors as exc:
+            return _unchecked(exc)
+        return _verdict(answer)
+
+
+def _key(bucket: str) -> str:
+    return f"loyalty:rate:{bucket}"
+
+
+def _verdict(answer: Any) -> Verdict:
+    allowed, wait = answer
+    if int(allowed):
+        return Verdict(True)
+    return Verdict(False, max(1, math.ceil(float(wait))))
+
+
+def _unchecked(exc: Exception) -> Verdict:
+    log.warning("rate limit not checked: Redis failed (%s)", exc)
+    return Verdict(True)
 
 
 def build_rate_limiter(settings: Settings) -> RateLimiter:

@@ -37,6 +37,10 @@ def test_the_http_benchmark_reports_every_measurement_at_low_rates(
     results = report["results"]
     assert status == 0  # without --check a missed target is reported, not an exit status
     assert results["served_answer"] == results["in_process"]["answer"]
+    assert results["in_process_uncached"]["answer"] == results["in_process"]["answer"]
+    ceiling = results["ceiling"]
+    assert ceiling["ok"] > 0 and ceiling["errors"] == 0
+    assert report["share_of_ceiling"] > 0
     assert results["served_answer"]["coupons"] == 50
     assert [run["rate"] for run in results["open_loop"]] == [10, 20]
     for run in results["open_loop"]:

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from live_server import http_runtime, live_server
 
 from core.clock import FixedClock, set_clock
 from core.events.intake import Intake, ingest
+from core.http.app import create_app
 from core.http.auth import create_key
 from core.runtime import Runtime
 from coupons.wallet import issue_coupon
@@ -32,6 +34,7 @@ class Shop:
     keys: dict[str, str]  # scope → a key with only that scope
     ladder: str  # Mei's spring-harvest-ladder code: 80.00 off a 500.00 cart
     first_brew: str  # Mei's first-brew-15 code: not for her, she has ordered before
+    app: FastAPI | None = None  # the served app
 
     def post(
         self, path: str, body: Any = None, *, scope: str | None = "checkout", **headers: str
@@ -99,5 +102,6 @@ def _set_up(db_url: str, examples: Path, folder: Path, **settings: object) -> _S
 def serve_shop(db_url: str, examples: Path, folder: Path, **settings: object) -> Iterator[Shop]:
     """Set the shop up, serve it, yield it (a fixture's body)."""
     setup = _set_up(db_url, examples, folder, **settings)
-    with live_server(setup.runtime) as base:
-        yield Shop(base, setup.runtime, setup.keys, *setup.codes)
+    app = create_app(setup.runtime)
+    with live_server(setup.runtime, app) as base:
+        yield Shop(base, setup.runtime, setup.keys, *setup.codes, app=app)
