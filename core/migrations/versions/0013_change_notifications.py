@@ -59,7 +59,7 @@ BEGIN
             'SELECT %1$I AS value FROM old_rows UNION ALL SELECT %1$I FROM new_rows', TG_ARGV[1])
     END;
     EXECUTE format(
-        'SELECT json_agg(key)::text FROM (SELECT DISTINCT $1 || '':'' || value AS key'
+        'SELECT json_agg($1 || '':'' || value)::text FROM (SELECT DISTINCT value'
         ' FROM (%s) AS changed WHERE value IS NOT NULL LIMIT 1501) AS keys', changed)
     INTO payload USING TG_ARGV[0];
     IF payload IS NULL THEN
