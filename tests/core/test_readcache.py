@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from core.migrate import MIGRATIONS
-from core.readcache import WATCHED, Change, ReadCache, Watched, parse_change
+from core.readcache import LISTENER, SENDER, WATCHED, Change, ReadCache, Watched, parse_change
 
 # The fewest columns a row of each watched table needs; :v is the value of its watched column.
 INSERTS = {
@@ -302,8 +302,8 @@ def _cut_off(admin: psycopg.Connection, database: str) -> None:
     )
     ended = admin.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-        " WHERE datname = %s AND query LIKE 'LISTEN %%'",
-        (database,),
+        " WHERE datname = %s AND application_name = %s",
+        (database, LISTENER),
     ).fetchall()
     assert ended == [(True,)]
 
@@ -336,6 +336,24 @@ def test_a_cache_that_loses_its_connection_empties_itself_and_comes_back(
     assert cache.barrier()
     assert held(cache, "member:m-1", "member:m-2") == {"member:m-1": False, "member:m-2": True}
     assert [r.levelno for r in caplog.records].count(logging.WARNING) == 1
+
+
+def test_a_barrier_survives_the_end_of_the_connection_it_sends_on(
+    pg_engine: Engine, cache: ReadCache[str]
+) -> None:
+    assert cache.barrier()
+    with pg_engine.connect() as conn:
+        ended = conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = :name"
+            ),
+            {"name": SENDER},
+        ).all()
+    assert ended == [(True,)]
+
+    assert cache.barrier()
+    assert cache.live
 
 
 def _migration_0013() -> ModuleType:
