@@ -73,6 +73,7 @@ WATCHED: tuple[Watched, ...] = (
     Watched("points_holds", "member_id"),
     Watched("points_ledger", "member_id"),
     Watched("coupon_counters", "coupon_id", "coupon"),
+    Watched("api_keys", "key_id", "api_key"),
 )
 
 

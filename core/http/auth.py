@@ -161,19 +161,27 @@ def authenticate(
     key_id, secret = _parts(credential)
     stored = cache.get(_cache_key(key_id)) if cache is not None else None
     if not isinstance(stored, StoredKey):
-        ticket = cache.ticket() if cache is not None else 0
-        with engine.connect() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
-        stored = StoredKey.of(row._mapping) if row is not None else None
-        if cache is not None and stored is not None:
-            cache.put(_cache_key(key_id), stored, ticket)
+        stored = _fetch_key(engine, key_id, cache)
     principal = stored_principal(stored, secret)
     if stored is not None and stored.touch_due(now):
         with engine.begin() as conn:
             conn.execute(
                 api_keys.update().where(api_keys.c.key_id == key_id), {"last_used_at": now}
             )
+        if cache is not None and cache.barrier():  # the note's own announcement has passed
+            _fetch_key(engine, key_id, cache)
     return principal
+
+
+def _fetch_key(engine: Engine, key_id: str, cache: ReadCache[Any] | None) -> StoredKey | None:
+    """The key's row (None: no such key), kept in ``cache`` when given."""
+    ticket = cache.ticket() if cache is not None else 0
+    with engine.connect() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+    stored = StoredKey.of(row._mapping) if row is not None else None
+    if cache is not None and stored is not None:
+        cache.put(_cache_key(key_id), stored, ticket)
+    return stored
 
 
 def authenticate_cached(

@@ -74,7 +74,17 @@ def test_a_repeated_validate_reads_nothing_and_answers_the_same(shop: Shop) -> N
     assert sent == []
 
 
-def test_a_write_of_this_worker_shows_in_its_next_answer(shop: Shop) -> None:
+def test_a_write_of_this_worker_shows_in_its_next_answer(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = served_cache(shop)
+    apply = cache._apply
+
+    def late(change: Any) -> None:  # announcements take their time
+        time.sleep(0.3)
+        apply(change)
+
+    monkeypatch.setattr(cache, "_apply", late)
     before = shop.validate().json()
     assert before["points"]["held"] == 0
     held = shop.reserve("o-1", codes=[shop.ladder], points=600, ttl_seconds=600)
@@ -89,7 +99,7 @@ def test_a_change_made_elsewhere_shows_once_announced(shop: Shop) -> None:
     runtime = shop.runtime
     with runtime.engine.begin() as conn:  # another process, as far as the server knows
         code = issue_coupon(
-            conn, runtime.program, coupon_id="member-day-double", member_id=MEMBER, now=NOW
+            conn, runtime.program, coupon_id="free-shipping", member_id=MEMBER, now=NOW
         ).code
     assert served_cache(shop).barrier()
     assert code in by_code(shop.validate().json())
@@ -119,7 +129,7 @@ def test_what_the_time_decides_is_computed_not_kept(shop: Shop) -> None:
         set_clock(FixedClock(NOW + timedelta(minutes=11)))  # the hold lapsed; nothing wrote
         lapsed = shop.validate().json()
     assert lapsed["points"]["held"] == 0
-    assert sent == []
+    assert [s for s in sent if "api_keys" not in s] == []  # a key's use is noted each minute
 
 
 def test_a_revoked_key_is_refused_at_once(shop: Shop) -> None:

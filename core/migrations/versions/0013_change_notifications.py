@@ -1,17 +1,19 @@
-"""core: PostgreSQL announces on channel loyalty_changes which members and coupons changed
+"""core: PostgreSQL announces on channel loyalty_changes which members, coupons and keys changed
 
 Revision ID: 0013_change_notifications
 Revises: 0012_loyalty_points_refusals
 Create Date: 2026-12-03
 
-One statement-level trigger per table and operation sends one pg_notify per statement: a JSON
-array of the distinct keys ("member:m-1", "coupon:welcome-20") of the rows it touched, or "*"
-when that would not fit in a notification. core.readcache.ReadCache listens and drops them.
-TRUNCATE sends "*" too. PostgreSQL only: SQLite has no LISTEN, nothing is cached there.
+Statement-level triggers on each watched table (one plpgsql function per table, its SQL static,
+so it is planned once per connection) send what each statement touched: the distinct keys
+("member:m-1", "coupon:welcome-20", "api_key:k1") of its old and new rows, as JSON arrays of
+at most 7,000 bytes each, one pg_notify per array. A statement touching more than 8,000 keys,
+or a TRUNCATE, sends "*" instead. core.readcache.ReadCache listens and drops them. PostgreSQL
+only: SQLite has no LISTEN, nothing is cached there.
 
 The list of tables is written here, not imported from core.readcache, so this migration stays
 what it was when core.readcache.WATCHED changes; tests/core/test_readcache.py checks they agree.
-It depends on 0003_coupons, which creates the coupon tables on another branch.
+It depends on 0003_coupons and 0010_http_api, which create tables it watches on other branches.
 """
 
 from alembic import op
@@ -20,7 +22,7 @@ from alembic import op
 revision = '0013_change_notifications'
 down_revision = '0012_loyalty_points_refusals'
 branch_labels = None
-depends_on = '0003_coupons'
+depends_on = ('0003_coupons', '0010_http_api')
 
 # (table, column, key prefix)
 WATCHED = [
@@ -36,39 +38,48 @@ WATCHED = [
     ('points_holds', 'member_id', 'member'),
     ('points_ledger', 'member_id', 'member'),
     ('coupon_counters', 'coupon_id', 'coupon'),
+    ('api_keys', 'key_id', 'api_key'),
 ]
 
-# A payload of n keys takes at least 5n bytes ('":x", ' even with an empty prefix), so 1,501
-# distinct keys are already more than 7,500 bytes: the LIMIT bounds the work on a bulk statement
-# without changing the answer. pg_notify refuses payloads of 8,000 bytes or more.
+# Keys are grouped into arrays by their running length (a key is at most 211 bytes, 4 more
+# in the array): each array stays under 7,000 + 215 bytes, below pg_notify's 8,000. One of
+# control characters (escaped six-fold in JSON) could grow past it: that array becomes "*".
 FUNCTION = """
-CREATE OR REPLACE FUNCTION loyalty_notify_changes() RETURNS trigger
+CREATE FUNCTION loyalty_notify_{table}() RETURNS trigger
 LANGUAGE plpgsql AS $function$
 DECLARE
-    changed text;
     payload text;
+    keys text[];
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         PERFORM pg_notify('loyalty_changes', '*');
         RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        keys := ARRAY(SELECT DISTINCT {column} FROM new_rows WHERE {column} IS NOT NULL
+                      LIMIT 8001);
+    ELSIF TG_OP = 'DELETE' THEN
+        keys := ARRAY(SELECT DISTINCT {column} FROM old_rows WHERE {column} IS NOT NULL
+                      LIMIT 8001);
+    ELSE
+        keys := ARRAY(SELECT {column} FROM old_rows WHERE {column} IS NOT NULL
+                      UNION SELECT {column} FROM new_rows WHERE {column} IS NOT NULL
+                      LIMIT 8001);
     END IF;
-    changed := CASE TG_OP
-        WHEN 'INSERT' THEN format('SELECT %1$I AS value FROM new_rows', TG_ARGV[1])
-        WHEN 'DELETE' THEN format('SELECT %1$I AS value FROM old_rows', TG_ARGV[1])
-        ELSE format(
-            'SELECT %1$I AS value FROM old_rows UNION ALL SELECT %1$I FROM new_rows', TG_ARGV[1])
-    END;
-    EXECUTE format(
-        'SELECT json_agg($1 || '':'' || value)::text FROM (SELECT DISTINCT value'
-        ' FROM (%s) AS changed WHERE value IS NOT NULL LIMIT 1501) AS keys', changed)
-    INTO payload USING TG_ARGV[0];
-    IF payload IS NULL THEN
+    IF cardinality(keys) > 8000 THEN
+        PERFORM pg_notify('loyalty_changes', '*');
         RETURN NULL;
     END IF;
-    IF octet_length(payload) > 7500 THEN
-        payload := '*';
-    END IF;
-    PERFORM pg_notify('loyalty_changes', payload);
+    FOR payload IN
+        SELECT json_agg('{prefix}:' || value)::text
+        FROM (SELECT value, sum(octet_length(value) + {overhead}) OVER (ORDER BY value) AS upto
+              FROM unnest(keys) AS value) AS running
+        GROUP BY upto / 7000
+    LOOP
+        IF octet_length(payload) >= 8000 THEN
+            payload := '*';
+        END IF;
+        PERFORM pg_notify('loyalty_changes', payload);
+    END LOOP;
     RETURN NULL;
 END
 $function$
@@ -85,13 +96,13 @@ TRIGGERS = {
 def upgrade() -> None:
     if op.get_bind().dialect.name != 'postgresql':
         return
-    op.execute(FUNCTION)
     for table, column, prefix in WATCHED:
+        overhead = len(prefix) + 5  # the prefix, ':', two quotes, ', '
+        op.execute(FUNCTION.format(table=table, column=column, prefix=prefix, overhead=overhead))
         for operation, event in TRIGGERS.items():
             op.execute(
                 f'CREATE TRIGGER {table}_notify_{operation} {event.format(table=table)}'
-                ' FOR EACH STATEMENT'
-                f" EXECUTE FUNCTION loyalty_notify_changes('{prefix}', '{column}')"
+                f' FOR EACH STATEMENT EXECUTE FUNCTION loyalty_notify_{table}()'
             )
 
 
@@ -101,4 +112,4 @@ def downgrade() -> None:
     for table, _column, _prefix in WATCHED:
         for operation in TRIGGERS:
             op.execute(f'DROP TRIGGER IF EXISTS {table}_notify_{operation} ON {table}')
-    op.execute('DROP FUNCTION IF EXISTS loyalty_notify_changes()')
+        op.execute(f'DROP FUNCTION IF EXISTS loyalty_notify_{table}()')
