@@ -1,7 +1,7 @@
 """core: PostgreSQL announces on channel loyalty_changes which members, coupons and keys changed
 
 Revision ID: 0013_change_notifications
-Revises: 0012_loyalty_points_refusals
+Revises: 0012_loyalty_points_refusals, 0010_http_api
 Create Date: 2026-12-03
 
 Statement-level triggers on each watched table (one plpgsql function per table, its SQL static,
@@ -13,16 +13,17 @@ only: SQLite has no LISTEN, nothing is cached there.
 
 The list of tables is written here, not imported from core.readcache, so this migration stays
 what it was when core.readcache.WATCHED changes; tests/core/test_readcache.py checks they agree.
-It depends on 0003_coupons and 0010_http_api, which create tables it watches on other branches.
+It merges the loyalty branch with 0010_http_api (api_keys), and depends on 0003_coupons, which
+creates the coupon tables it watches on another branch.
 """
 
 from alembic import op
 
 
 revision = '0013_change_notifications'
-down_revision = '0012_loyalty_points_refusals'
+down_revision = ('0012_loyalty_points_refusals', '0010_http_api')
 branch_labels = None
-depends_on = ('0003_coupons', '0010_http_api')
+depends_on = '0003_coupons'
 
 # (table, column, key prefix)
 WATCHED = [
