@@ -19,6 +19,7 @@ BENCHMARKS = (
     "benchmarks.bench_loyalty",
     "benchmarks.bench_campaigns",
     "benchmarks.bench_http",
+    "benchmarks.bench_readcache",
 )
 
 
