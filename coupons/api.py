@@ -11,10 +11,13 @@ says which kind (``code_unavailable``, ``limit_reached``, ``not_eligible``,
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from core.events.handlers import unit_of_work
 from core.http.auth import Principal, require_scope
@@ -25,6 +28,7 @@ from core.http.negotiation import ranked
 from core.http.problem_docs import problem_responses
 from core.http.problems import Problem
 from core.http.programs import program_of
+from core.http.responses import answer_json
 from core.runtime import Runtime
 from coupons.api_models import (
     CartRequest,
@@ -35,8 +39,8 @@ from coupons.api_models import (
     WalletEntry,
 )
 from coupons.carts import Cart, cart_from_items
-from coupons.checkout_check import check_checkout
-from coupons.checkout_reads import DATABASE, CachedReads, CheckoutReads
+from coupons.checkout_check import CheckoutCheck, check_checkout
+from coupons.checkout_reads import DATABASE, OFFLINE, CachedReads, NeedsDatabase
 from coupons.errors import (
     CheckoutRefused,
     CodeUnavailable,
@@ -80,12 +84,6 @@ class RefusedProblem(Problem):
         return {**super().body(), "reasons": self.reasons}
 
 
-def checkout_reads(request: Request) -> CheckoutReads:
-    """The serve worker's cached reads (see core.http.app.build_read_cache), else the database."""
-    cache = getattr(request.app.state, "read_cache", None)
-    return DATABASE if cache is None else CachedReads(cache)
-
-
 @router.post(
     "/checkout/validate",
     tags=["checkout"],
@@ -93,31 +91,46 @@ def checkout_reads(request: Request) -> CheckoutReads:
     responses=problem_responses(*_AUTH, 404, 503, d404="No member by that id."),
     summary="Check a cart: every wallet coupon and entered code, the best mix, the points",
 )
-def validate_checkout(
+async def validate_checkout(
     request: Request,
     body: CartRequest,
     runtime: Served,
     _: Checkout,
     accept_language: AcceptLanguage = None,
-) -> dict[str, Any]:
+) -> Response:
     """Every wallet coupon and every entered code against the cart (eligible or not, the
     discount, reasons), the wallet's best combination and the points redeemable on the cart
     with their value. Holds nothing; a coupon that does not apply is not an error."""
     program = program_of(runtime)
     reads_only(request)
-    reads = checkout_reads(request)
+    check = partial(
+        check_checkout, program=program, member_id=body.member_id, cart=_cart(body),
+        codes=body.codes, points=body.points, now=runtime.now(),
+        locale=requested_locale(accept_language),
+    )  # fmt: skip
+    cache = getattr(request.app.state, "read_cache", None)
+    checked: CheckoutCheck | None = None
     try:
-        # Reads only: outside a transaction, as each statement of one would see the latest
-        # committed rows anyway (READ COMMITTED), without BEGIN and ROLLBACK round trips.
-        with runtime.engine.connect() as conn:
-            checked = check_checkout(
-                conn.execution_options(isolation_level="AUTOCOMMIT"), program,
-                member_id=body.member_id, cart=_cart(body), codes=body.codes, points=body.points,
-                now=runtime.now(), locale=requested_locale(accept_language), reads=reads,
-            )  # fmt: skip
+        if cache is not None:
+            with suppress(NeedsDatabase):  # every read kept: on the event loop, without I/O
+                checked = check(OFFLINE, reads=CachedReads(cache))
+        if checked is None:
+            checked = await run_in_threadpool(_check_on_database, runtime, check, cache)
     except CouponError as exc:
         raise _problem(exc) from exc
-    return checked.as_dict()
+    # ValidateResponse is the schema; the answer is written as is (tests check it conforms).
+    return Response(answer_json(checked.as_dict()), media_type="application/json")
+
+
+def _check_on_database(runtime: Runtime, check: Any, cache: Any) -> CheckoutCheck:
+    # Reads only: outside a transaction, as each statement of one would see the latest
+    # committed rows anyway (READ COMMITTED), without BEGIN and ROLLBACK round trips.
+    with runtime.engine.connect() as conn:
+        reads = CachedReads(cache) if cache else DATABASE
+        checked: CheckoutCheck = check(
+            conn.execution_options(isolation_level="AUTOCOMMIT"), reads=reads
+        )
+        return checked
 
 
 @router.post(

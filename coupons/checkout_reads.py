@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection
 
@@ -58,6 +58,22 @@ class CheckoutReads(Protocol):
     def member(self, conn: Connection, program: Any, member_id: str) -> MemberReads: ...
 
     def counters(self, conn: Connection, coupon_ids: Sequence[str]) -> dict[str, Counter]: ...
+
+
+class NeedsDatabase(Exception):
+    """Raised by :data:`OFFLINE` when a checkout needs a read that is not kept."""
+
+
+class _Offline:
+    """A stand-in for a connection, for answering from kept reads alone: any use of it raises
+    :class:`NeedsDatabase` (then the caller asks again with a real connection)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise NeedsDatabase(name)
+
+
+# check_checkout(OFFLINE, ..., reads=CachedReads(cache)) answers without I/O or NeedsDatabase.
+OFFLINE: Connection = cast(Connection, _Offline())
 
 
 class DatabaseReads:

@@ -16,7 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, func, select, tuple_
+from sqlalchemy import Connection, bindparam, delete, exists, func, select, tuple_
+from sqlalchemy.dialects import postgresql
 
 from core.bounds import MAX_POINTS_PER_OPERATION
 from core.program.program_file import Redeem
@@ -243,8 +244,25 @@ def release_paid_holds(conn: Connection, paid: Sequence[tuple[str, str]]) -> int
     another member is not this order's and is left to lapse. One statement; returns the count."""
     if not paid:
         return 0
-    pairs = tuple_(h.order_id, h.member_id).in_(sorted(set(paid)))
-    return int(conn.execute(delete(points_holds).where(pairs)).rowcount)
+    pairs = sorted(set(paid))
+    if conn.dialect.name != "postgresql":
+        matching = tuple_(h.order_id, h.member_id).in_(pairs)
+        return int(conn.execute(delete(points_holds).where(matching)).rowcount)
+    # DELETE … USING unnest(orders, members): two array parameters, where a tuple IN of 500
+    # pairs cost 7 times as much to send and plan, inside the batch's account locks.
+    orders, members = (list(column) for column in zip(*pairs, strict=True))
+    given = (
+        func.unnest(
+            bindparam("orders", orders, type_=postgresql.ARRAY(h.order_id.type)),
+            bindparam("members", members, type_=postgresql.ARRAY(h.member_id.type)),
+        )
+        .table_valued("order_id", "member_id")
+        .render_derived(name="paid")
+    )
+    statement = delete(points_holds).where(
+        h.order_id == given.c.order_id, h.member_id == given.c.member_id
+    )
+    return int(conn.execute(statement).rowcount)
 
 
 def drop_lapsed_holds(conn: Connection, *, now: datetime) -> int:

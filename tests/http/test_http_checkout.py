@@ -16,6 +16,8 @@ import pytest
 from checkout_shop import BALANCE, MEMBER, Shop, cart_body, serve_shop
 from sqlalchemy import Engine
 
+from coupons.api_models import ValidateResponse
+
 PROBLEM = "application/problem+json"
 
 
@@ -295,3 +297,16 @@ def test_every_checkout_error_is_declared_as_problem_json_in_openapi(shop: Shop)
         assert {"401", "403", "422"} <= set(errors)
         for declared in errors.values():
             assert list(declared["content"]) == [PROBLEM]
+
+
+def test_the_validate_answer_is_written_as_its_schema_writes_it(shop: Shop) -> None:
+    """The endpoint writes its answer itself (orjson), not through ValidateResponse: it must
+    be what the model would have written, key for key."""
+    shop.reserve("o-1", codes=[shop.ladder], points=600, ttl_seconds=600)
+    answer = shop.validate(codes=[shop.ladder, "NOT-A-CODE"], points=500)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    written = answer.json()
+    assert ValidateResponse.model_validate(written).model_dump(mode="json") == written
+    assert any(coupon["expires_at"] for coupon in written["coupons"])  # times compared too

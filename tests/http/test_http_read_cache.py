@@ -20,6 +20,7 @@ from core.clock import FixedClock, set_clock
 from core.events.intake import Intake, ingest
 from core.http.auth import revoke_key
 from core.readcache import ReadCache
+from coupons import api as coupons_api
 from coupons.wallet import issue_coupon
 
 
@@ -65,13 +66,35 @@ def by_code(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {coupon["code"]: coupon for coupon in answer["coupons"]}
 
 
-def test_a_repeated_validate_reads_nothing_and_answers_the_same(shop: Shop) -> None:
+def test_a_repeated_validate_reads_nothing_and_answers_the_same(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = shop.validate(codes=[shop.ladder], points=500)
+    threaded: list[object] = []
+    on_database = coupons_api._check_on_database
+    monkeypatch.setattr(
+        coupons_api, "_check_on_database", lambda *a: threaded.append(a) or on_database(*a)
+    )
     with Statements(shop.runtime.engine) as sent:
         again = shop.validate(codes=[shop.ladder], points=500)
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()
     assert sent == []
+    assert threaded == []  # answered on the event loop, from the kept reads
+
+
+def test_a_code_from_outside_the_wallet_is_read_from_the_database(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop.validate()
+    threaded: list[object] = []
+    on_database = coupons_api._check_on_database
+    monkeypatch.setattr(
+        coupons_api, "_check_on_database", lambda *a: threaded.append(a) or on_database(*a)
+    )
+    answer = shop.validate(codes=["NOBODYS-CODE"]).json()
+    assert answer["entered"]["codes"][0]["reason_codes"] == ["code.unknown"]
+    assert len(threaded) == 1
 
 
 def test_a_write_of_this_worker_shows_in_its_next_answer(

@@ -291,3 +291,30 @@ def test_points_redeem_and_the_paid_order_at_once_redeem_once(
     assert balance(pg_engine, "m-1") == 400 and refusals(pg_engine) == []
     # the hand redemption either came first or was told the order already redeemed
     assert isinstance(outcomes[1], Redemption | OrderAlreadyRedeemed)
+
+
+def test_releasing_paid_holds_drops_exactly_the_pairs_given(engine: Engine) -> None:
+    """Each (order, member) pair drops its hold; a hold of the same order id by another member,
+    and other orders' holds, stay (one statement: DELETE … USING unnest on PostgreSQL)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from loyalty.holds import release_paid_holds
+    from loyalty.tables import points_holds
+
+    at = datetime(2027, 1, 1, tzinfo=UTC)
+    rows = [("o-1", "m-1"), ("o-2", "m-2"), ("o-3", "m-1"), ("o-4", "m-3")]
+    with engine.begin() as conn:
+        conn.execute(
+            points_holds.insert(),
+            [
+                {"order_id": o, "member_id": m, "points": 10, "held_until": at, "created_at": at}
+                for o, m in rows
+            ],
+        )
+        dropped = release_paid_holds(conn, [("o-1", "m-1"), ("o-2", "m-1"), ("o-4", "m-3")])
+        left = conn.execute(select(points_holds.c.order_id, points_holds.c.member_id)).all()
+
+    assert dropped == 2
+    assert sorted(map(tuple, left)) == [("o-2", "m-2"), ("o-3", "m-1")]
