@@ -40,12 +40,16 @@ def serve(runtime: Runtime, *, host: str, port: int, workers: int) -> None:
     directory the command was given reaches them through ``LOYALTY_PROGRAM_DIR``."""
     import uvicorn
 
+    logged = runtime.settings.api_access_log
     if workers == 1:
-        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(runtime), host=host, port=port, log_level="info", access_log=logged)
         return
     os.environ["LOYALTY_PROGRAM_DIR"] = str(runtime.program_path)
     with shared_metrics_directory():
-        uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
+        uvicorn.run(
+            FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info",
+            access_log=logged,
+        )  # fmt: skip
 
 
 @contextmanager
