@@ -28,6 +28,7 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -132,6 +133,19 @@ class _Store(Generic[V]):
             self.counts["hits"] += 1
             return value
 
+    def get_many(self, keys: Collection[str]) -> dict[str, V]:
+        with self._lock:
+            found: dict[str, V] = {}
+            if self.live:
+                for key in keys:
+                    value = self._entries.get(key)
+                    if value is not None:
+                        self._entries.move_to_end(key)
+                        found[key] = value
+            self.counts["hits"] += len(found)
+            self.counts["misses"] += len(keys) - len(found)
+            return found
+
     def put(self, key: str, value: V, ticket: int) -> bool:
         with self._lock:
             if not self.live or ticket < self._floor or self._dropped_at.get(key, -1) > ticket:
@@ -208,6 +222,10 @@ class ReadCache(Generic[V]):
     def get(self, key: str) -> V | None:
         """The value stored under ``key``, or None (not stored, dropped, or not live)."""
         return self._store.get(key)
+
+    def get_many(self, keys: Collection[str]) -> dict[str, V]:
+        """The values stored under those of ``keys`` that are (one lock for them all)."""
+        return self._store.get_many(keys)
 
     def put(self, key: str, value: V, ticket: int) -> bool:
         """Store ``value`` (not None) unless ``key`` may have changed since ``ticket``."""

@@ -126,14 +126,13 @@ class CachedReads:
         return reads
 
     def counters(self, conn: Connection, coupon_ids: Sequence[str]) -> dict[str, Counter]:
-        found: dict[str, Counter] = {}
-        missing = []
-        for coupon_id in sorted(set(coupon_ids)):
-            kept = self.cache.get(coupon_key(coupon_id))
-            if isinstance(kept, Counter):
-                found[coupon_id] = kept
-            else:
-                missing.append(coupon_id)
+        keys = {coupon_key(coupon_id): coupon_id for coupon_id in coupon_ids}
+        found = {
+            keys[key]: kept
+            for key, kept in self.cache.get_many(list(keys)).items()
+            if isinstance(kept, Counter)
+        }
+        missing = sorted(set(coupon_ids) - found.keys())
         if missing:
             ticket = self.cache.ticket()
             fetched = fetch_counters(conn, missing)

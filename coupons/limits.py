@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
@@ -32,6 +33,7 @@ def to_cents(amount: Decimal) -> int:
     return int(amount * _HUNDRED)
 
 
+@lru_cache(maxsize=4096)  # a checkout asks for every wallet coupon's spend
 def from_cents(cents: int) -> Decimal:
     return (Decimal(cents) / _HUNDRED).quantize(Decimal("0.01"))
 

@@ -89,58 +89,86 @@ class InProcessRateLimiter(RateLimiter):
         return step.verdict
 
 
-# gcra_step in Lua, on the Redis clock; the bucket expires once it is full again.
+# gcra_step in Lua, on the Redis clock, taking up to ARGV[3] requests' room at once (as many
+# as fit); the bucket expires once it is full again. Answers {taken, seconds to wait if none}.
 _GCRA_LUA = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3] or '1')
 local interval = window / limit
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + interval
-if new_tat - now > window then
-  return {0, tostring(new_tat - window - now)}
+local room = math.floor((window - (tat - now)) / interval + 1e-9)
+local taken = math.min(wanted, room)
+if taken < 1 then
+  return {0, tostring(tat + interval - window - now)}
 end
+local new_tat = tat + taken * interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000))
-return {1, '0'}
+return {taken, '0'}
 """
+# A worker takes room for this share of a minute's allowance at once (at least 1: a key of
+# under 1,000 requests a minute is asked about on every request), spent within LEASE_SECONDS.
+LEASE_SHARE = 1_000
+LEASE_SECONDS = 1.0
 
 
 class RedisRateLimiter(RateLimiter):
     """Buckets in Redis, shared by every process; if Redis fails the request goes ahead
-    (the limit protects the engine, it must not take the API down with Redis)."""
+    (the limit protects the engine, it must not take the API down with Redis).
 
-    def __init__(self, url: str, limit: int) -> None:
+    On the event loop a worker takes room for ``limit // LEASE_SHARE`` requests at once and
+    counts them off locally for up to a second, so a busy key costs one Redis call per lease
+    rather than per request. The room is taken from the shared bucket, so the limit holds;
+    room a worker leaves unspent (the key went quiet) is lost, at most 0.1% of a minute's
+    allowance per worker a second."""
+
+    def __init__(self, url: str, limit: int, *, clock: Any = time.monotonic) -> None:
         import redis
         import redis.asyncio
 
-        self.url, self.limit = url, limit
+        self.url, self.limit, self._clock = url, limit, clock
+        self.lease = max(1, limit // LEASE_SHARE)
         self._client = redis.Redis.from_url(url)
         self._script = self._client.register_script(_GCRA_LUA)
         self._async_script: tuple[Any, Any] | None = None  # (event loop, its script)
+        self._leases: dict[str, tuple[int, float]] = {}  # bucket → (room left, until)
         self._errors: tuple[type[Exception], ...] = (redis.exceptions.RedisError,)
 
     def hit(self, bucket: str) -> Verdict:
         try:
-            answer = self._script(keys=[_key(bucket)], args=[self.limit, WINDOW_SECONDS])
+            answer = self._script(keys=[_key(bucket)], args=[self.limit, WINDOW_SECONDS, 1])
         except self._errors as exc:
             return _unchecked(exc)
         return _verdict(answer)
 
     async def hit_async(self, bucket: str) -> Verdict:
-        """:meth:`hit` on the event loop (redis.asyncio: no thread per request)."""
+        """:meth:`hit` on the event loop (redis.asyncio: no thread per request), from the
+        worker's lease of room while it lasts."""
         import redis.asyncio
 
+        now = self._clock()
+        left, until = self._leases.get(bucket, (0, now))
+        if left > 0 and now < until:
+            self._leases[bucket] = (left - 1, until)
+            return Verdict(True)
         loop = asyncio.get_running_loop()
         if self._async_script is None or self._async_script[0] is not loop:
             client = redis.asyncio.Redis.from_url(self.url)  # its connections are this loop's
             self._async_script = (loop, client.register_script(_GCRA_LUA))
         script = self._async_script[1]
+        args = [self.limit, WINDOW_SECONDS, self.lease]
         try:
-            answer = await script(keys=[_key(bucket)], args=[self.limit, WINDOW_SECONDS])
+            answer = await script(keys=[_key(bucket)], args=args)
         except self._errors as exc:
             return _unchecked(exc)
+        taken = int(answer[0])
+        if taken > 1:
+            self._leases[bucket] = (taken - 1, now + LEASE_SECONDS)
+            if len(self._leases) > _MAX_IN_PROCESS_BUCKETS:
+                self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
         return _verdict(answer)
 
 
@@ -149,8 +177,8 @@ def _key(bucket: str) -> str:
 
 
 def _verdict(answer: Any) -> Verdict:
-    allowed, wait = answer
-    if int(allowed):
+    taken, wait = answer
+    if int(taken):
         return Verdict(True)
     return Verdict(False, max(1, math.ceil(float(wait))))
 

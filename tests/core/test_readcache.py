@@ -390,3 +390,19 @@ def test_every_watched_table_has_its_triggers_on_a_migrated_database(pg_engine: 
         for w in WATCHED
         for operation in ("insert", "update", "delete", "truncate")
     )
+
+
+def test_get_many_answers_the_keys_held_and_counts_hits_and_misses(
+    pg_engine: Engine, cache: ReadCache[str]
+) -> None:
+    store(cache, "coupon:a", "coupon:b")
+    before = cache.stats()
+
+    found = cache.get_many(["coupon:a", "coupon:b", "coupon:c"])
+
+    assert found == {"coupon:a": "value of coupon:a", "coupon:b": "value of coupon:b"}
+    after = cache.stats()
+    assert (after["hits"] - before["hits"], after["misses"] - before["misses"]) == (2, 1)
+    run(pg_engine, INSERTS["coupon_counters"], v="a")
+    assert cache.barrier()
+    assert cache.get_many(["coupon:a", "coupon:b"]) == {"coupon:b": "value of coupon:b"}
