@@ -26,7 +26,8 @@ def build_report(
     for run in results["open_loop"]:
         run["http_vs_in_process"] = _ratios(run, in_process)
         run["kept_up"] = kept_up(run)
-    for run in [results["ceiling"], *results["open_loop"], *results["closed_loop"]]:
+    loops = [*results["open_loop"], *results["closed_loop"], *results["closed_loop_wrk"]]
+    for run in [results["ceiling"], *loops]:
         run["cpu_us_per_request"] = _cpu_per(run, run["ok"])
     events = results["events"]
     events["cpu_us_per_event"] = _cpu_per(events, events["accepted"])
@@ -81,6 +82,11 @@ def max_sustained(results: dict[str, Any]) -> dict[str, Any]:
     found = [
         {"per_s": run["achieved_per_s"], "from": f"closed loop, {run['concurrency']} clients"}
         for run in results["closed_loop"]
+        if run["errors"] == 0
+    ]
+    found += [
+        {"per_s": run["achieved_per_s"], "from": f"closed loop, wrk, {run['concurrency']} clients"}
+        for run in results["closed_loop_wrk"]
         if run["errors"] == 0
     ]
     found += [
@@ -167,6 +173,8 @@ def _requests_table(report: dict[str, Any]) -> Table:
                       *_cpu_cells(run))  # fmt: skip
     for run in results["closed_loop"]:
         table.add_row(f"closed {run['concurrency']}", *_cells(run), "", "", *_cpu_cells(run))
+    for run in results["closed_loop_wrk"]:
+        table.add_row(f"closed {run['concurrency']}, wrk", *_cells(run), "", "", *_cpu_cells(run))
     return table
 
 

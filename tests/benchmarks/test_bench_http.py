@@ -13,7 +13,7 @@ REPO_ROOT = str(Path(__file__).resolve().parents[2])
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from benchmarks import bench_http  # noqa: E402
+from benchmarks import bench_http, http_wrk  # noqa: E402
 from tests.conftest import PG_ADMIN_URL, REDIS_URL  # noqa: E402
 
 # The benchmark clears the engine's keys in its Redis database: one no test process shares.
@@ -49,6 +49,12 @@ def test_the_http_benchmark_reports_every_measurement_at_low_rates(
         assert set(run["http_vs_in_process"]) == {"p50", "p99"}
     [closed] = results["closed_loop"]
     assert closed["concurrency"] == 2 and closed["ok"] > 0 and closed["errors"] == 0
+    # wrk's closed loop runs where wrk is installed (Debian's package), else is left out
+    wrk = results["closed_loop_wrk"]
+    assert len(wrk) == (1 if http_wrk.available() else 0)
+    for run in wrk:
+        assert run["concurrency"] == 2 and run["ok"] > 0 and run["errors"] == 0
+        assert run["latency"]["p50_ms"] <= run["latency"]["p99_ms"]
     events = results["events"]
     assert events["errors"] == 0 and events["rejected"] == 0
     assert events["accepted"] == events["batches_ok"] * 50 > 0
