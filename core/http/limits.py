@@ -122,8 +122,8 @@ class RedisRateLimiter(RateLimiter):
     On the event loop a worker takes room for ``limit // LEASE_SHARE`` requests at once and
     counts them off locally for up to a second, so a busy key costs one Redis call per lease
     rather than per request. The room is taken from the shared bucket, so the limit holds;
-    room a worker leaves unspent (the key went quiet) is lost, at most 0.1% of a minute's
-    allowance per worker a second."""
+    room a worker leaves unspent (the key went quiet) is lost: at most one lease, 0.1% of a
+    minute's allowance, per worker a second (one request at a time asks for a lease)."""
 
     def __init__(self, url: str, limit: int, *, clock: Any = time.monotonic) -> None:
         import redis
@@ -133,7 +133,8 @@ class RedisRateLimiter(RateLimiter):
         self.lease = max(1, limit // LEASE_SHARE)
         self._client = redis.Redis.from_url(url)
         self._script = self._client.register_script(_GCRA_LUA)
-        self._async_script: tuple[Any, Any] | None = None  # (event loop, its script)
+        # (event loop, its script, a lock per bucket)
+        self._async_state: tuple[Any, Any, dict[str, asyncio.Lock]] | None = None
         self._leases: dict[str, tuple[int, float]] = {}  # bucket → (room left, until)
         self._errors: tuple[type[Exception], ...] = (redis.exceptions.RedisError,)
 
@@ -146,30 +147,48 @@ class RedisRateLimiter(RateLimiter):
 
     async def hit_async(self, bucket: str) -> Verdict:
         """:meth:`hit` on the event loop (redis.asyncio: no thread per request), from the
-        worker's lease of room while it lasts."""
-        import redis.asyncio
-
-        now = self._clock()
-        left, until = self._leases.get(bucket, (0, now))
-        if left > 0 and now < until:
-            self._leases[bucket] = (left - 1, until)
-            return Verdict(True)
-        loop = asyncio.get_running_loop()
-        if self._async_script is None or self._async_script[0] is not loop:
-            client = redis.asyncio.Redis.from_url(self.url)  # its connections are this loop's
-            self._async_script = (loop, client.register_script(_GCRA_LUA))
-        script = self._async_script[1]
-        args = [self.limit, WINDOW_SECONDS, self.lease]
-        try:
-            answer = await script(keys=[_key(bucket)], args=args)
-        except self._errors as exc:
-            return _unchecked(exc)
-        taken = int(answer[0])
+        worker's lease of room while it lasts. One request at a time asks Redis for a bucket;
+        the others wait for its lease (else each would take a lease, and the unspent ones
+        would drain the bucket)."""
+        verdict = self._from_lease(bucket)
+        if verdict is not None:
+            return verdict
+        script, locks = self._loop_state()
+        async with locks.setdefault(bucket, asyncio.Lock()):
+            verdict = self._from_lease(bucket)  # the request before took a lease meanwhile
+            if verdict is not None:
+                return verdict
+            args = [self.limit, WINDOW_SECONDS, self.lease]
+            try:
+                answer = await script(keys=[_key(bucket)], args=args)
+            except self._errors as exc:
+                return _unchecked(exc)
+        taken, now = int(answer[0]), self._clock()
         if taken > 1:
             self._leases[bucket] = (taken - 1, now + LEASE_SECONDS)
             if len(self._leases) > _MAX_IN_PROCESS_BUCKETS:
                 self._leases = {k: v for k, v in self._leases.items() if v[1] > now}
+                for idle in [k for k, lock in locks.items() if not lock.locked()]:
+                    del locks[idle]
         return _verdict(answer)
+
+    def _from_lease(self, bucket: str) -> Verdict | None:
+        left, until = self._leases.get(bucket, (0, 0.0))
+        if left > 0 and self._clock() < until:
+            self._leases[bucket] = (left - 1, until)
+            return Verdict(True)
+        return None
+
+    def _loop_state(self) -> tuple[Any, dict[str, asyncio.Lock]]:
+        """The script and the per-bucket locks of the running event loop (a client's
+        connections, like a lock, belong to one loop)."""
+        import redis.asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._async_state is None or self._async_state[0] is not loop:
+            client = redis.asyncio.Redis.from_url(self.url)
+            self._async_state = (loop, client.register_script(_GCRA_LUA), {})
+        return self._async_state[1], self._async_state[2]
 
 
 def _key(bucket: str) -> str:
@@ -183,8 +202,14 @@ def _verdict(answer: Any) -> Verdict:
     return Verdict(False, max(1, math.ceil(float(wait))))
 
 
+_warned_at = [-math.inf]
+
+
 def _unchecked(exc: Exception) -> Verdict:
-    log.warning("rate limit not checked: Redis failed (%s)", exc)
+    """A request that goes ahead unchecked, Redis having failed (warned of once a minute)."""
+    if time.monotonic() - _warned_at[0] >= WINDOW_SECONDS:
+        _warned_at[0] = time.monotonic()
+        log.warning("rate limit not checked: Redis failed (%s); requests go ahead", exc)
     return Verdict(True)
 
 

@@ -19,10 +19,10 @@ class Counted:
         self.limiter, self.calls = limiter, 0
 
     async def hit(self, bucket: str) -> bool:
-        if self.limiter._async_script is not None:
-            loop, script = self.limiter._async_script
+        if self.limiter._async_state is not None:
+            loop, script, locks = self.limiter._async_state
             if not isinstance(script, _Counting):
-                self.limiter._async_script = (loop, _Counting(script, self))
+                self.limiter._async_state = (loop, _Counting(script, self), locks)
         return (await self.limiter.hit_async(bucket)).allowed
 
 
@@ -90,3 +90,20 @@ def test_an_unspent_lease_lapses(redis_url: str) -> None:
 
     before, after = asyncio.run(run())
     assert (before, after) == (0, 1)
+
+
+def test_requests_at_once_share_one_lease(redis_url: str) -> None:
+    """Many requests of a key arriving together ask Redis once: the rest wait for that lease
+    (each taking a lease of its own drained a busy key's bucket with unspent room)."""
+    limiter = Counted(RedisRateLimiter(redis_url, 100_000))
+    bucket = f"k-{uuid.uuid4().hex}"
+
+    async def run() -> tuple[list[bool], int]:
+        await limiter.hit(bucket)  # the script is made: calls are counted from here
+        limiter.limiter._leases.clear()  # no lease left
+        found = await asyncio.gather(*(limiter.hit(bucket) for _ in range(50)))
+        return list(found), limiter.calls
+
+    allowed, calls = asyncio.run(run())
+    assert all(allowed)
+    assert calls == 1
