@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -13,6 +14,9 @@ from sqlalchemy import Connection, Engine, text
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number works; it only has to be the same in every process of this engine.
 _PG_LOCK_ID = 7_201_311
+# Alembic keeps the running migration in module globals (alembic.op, alembic.context), so two
+# threads migrating at once, even different databases, run each other's steps: one at a time.
+_IN_PROCESS = threading.RLock()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -39,12 +43,12 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
     with engine.connect() as conn:
         if revision == "heads" and current_revisions(conn) == head_revisions():
             return
-    with engine.begin() as conn:
+    with _IN_PROCESS, engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
         command.upgrade(alembic_config(conn), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    with engine.begin() as conn:
+    with _IN_PROCESS, engine.begin() as conn:
         command.downgrade(alembic_config(conn), revision)

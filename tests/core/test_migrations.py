@@ -85,3 +85,36 @@ def test_an_existing_embedded_database_keeps_its_amounts_to_the_cent(tmp_path: P
         "coupons": [Decimal("20.05")],
     }
     assert kinds == ["integer"]
+
+
+def test_two_threads_migrating_two_databases_at_once_each_get_their_own_schema(
+    tmp_path: Path,
+) -> None:
+    """Alembic keeps the running migration in module globals: without core.migrate's lock, a
+    thread's steps ran on the other thread's database ("table carts already exists")."""
+    import threading
+
+    from sqlalchemy import inspect
+
+    engines = [get_engine(f"sqlite:///{tmp_path / f'db{n}.db'}", migrate=False) for n in range(4)]
+    start = threading.Barrier(len(engines))
+    failures: list[BaseException] = []
+
+    def migrate(engine: Engine) -> None:
+        start.wait()
+        try:
+            upgrade(engine)
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert failures == []
+    for engine in engines:
+        assert {"members", "orders", "points_lots", "api_keys"} <= set(
+            inspect(engine).get_table_names()
+        )
