@@ -11,6 +11,7 @@ says which kind (``code_unavailable``, ``limit_reached``, ``not_eligible``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
 from functools import partial
@@ -40,7 +41,7 @@ from coupons.api_models import (
 )
 from coupons.carts import Cart, cart_from_items
 from coupons.checkout_check import CheckoutCheck, check_checkout
-from coupons.checkout_reads import DATABASE, OFFLINE, CachedReads, NeedsDatabase
+from coupons.checkout_reads import DATABASE, OFFLINE, CachedReads, CheckoutReads, NeedsDatabase
 from coupons.errors import (
     CheckoutRefused,
     CodeUnavailable,
@@ -109,28 +110,27 @@ async def validate_checkout(
         locale=requested_locale(accept_language),
     )  # fmt: skip
     cache = getattr(request.app.state, "read_cache", None)
+    reads: CheckoutReads = DATABASE if cache is None else CachedReads(cache)
     checked: CheckoutCheck | None = None
     try:
         if cache is not None:
             with suppress(NeedsDatabase):  # every read kept: on the event loop, without I/O
-                checked = check(OFFLINE, reads=CachedReads(cache))
+                checked = check(OFFLINE, reads=reads)
         if checked is None:
-            checked = await run_in_threadpool(_check_on_database, runtime, check, cache)
+            checked = await run_in_threadpool(_check_on_database, runtime, check, reads)
     except CouponError as exc:
         raise _problem(exc) from exc
     # ValidateResponse is the schema; the answer is written as is (tests check it conforms).
     return Response(answer_json(checked.as_dict()), media_type="application/json")
 
 
-def _check_on_database(runtime: Runtime, check: Any, cache: Any) -> CheckoutCheck:
+def _check_on_database(
+    runtime: Runtime, check: Callable[..., CheckoutCheck], reads: CheckoutReads
+) -> CheckoutCheck:
     # Reads only: outside a transaction, as each statement of one would see the latest
     # committed rows anyway (READ COMMITTED), without BEGIN and ROLLBACK round trips.
     with runtime.engine.connect() as conn:
-        reads = CachedReads(cache) if cache else DATABASE
-        checked: CheckoutCheck = check(
-            conn.execution_options(isolation_level="AUTOCOMMIT"), reads=reads
-        )
-        return checked
+        return check(conn.execution_options(isolation_level="AUTOCOMMIT"), reads=reads)
 
 
 @router.post(

@@ -1,6 +1,6 @@
 """A cart checked at checkout, holding nothing: every wallet coupon (:func:`check_eligibility`),
 the codes the shopper entered, together (:func:`validate_cart`: stacking among them), the best
-wallet combination, and the points the cart may take (:func:`loyalty.holds.fetch_redeemable`)
+wallet combination, and the points the cart may take (:meth:`loyalty.holds.PointsRows.redeemable`)
 on the total left after the entered codes' discount.
 
 Reasons are rendered in ``locale`` when given (the shop's ``Accept-Language``), else in the

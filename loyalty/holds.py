@@ -23,7 +23,7 @@ from core.bounds import MAX_POINTS_PER_OPERATION
 from core.program.program_file import Redeem
 from loyalty.errors import PointsNotHeld
 from loyalty.ledger import lock_accounts
-from loyalty.limits import check_operation, fetch_balances
+from loyalty.limits import check_operation
 from loyalty.redemption import check_redemption, max_points_for, points_value
 from loyalty.tables import points_holds, points_ledger, points_lots
 
@@ -84,10 +84,9 @@ def fetch_redeemable(
     exclude_order: str = "",
 ) -> Redeemable:
     """:func:`redeemable_points` for the member now (``exclude_order``'s own hold not counted)."""
-    rules: Redeem = program.program_file.points.redeem
-    balance = fetch_balances(conn, [member_id], now=now, usable_only=True).get(member_id, 0)
-    held = fetch_held(conn, member_id, now=now, exclude_order=exclude_order)
-    return redeemable_points(balance=balance, held=held, total=total, rules=rules)
+    return fetch_points_rows(conn, member_id).redeemable(
+        program, total=total, now=now, exclude_order=exclude_order
+    )
 
 
 @dataclass(frozen=True)
@@ -114,8 +113,8 @@ class PointsRows:
     holds: tuple[LiveHold, ...] = ()
 
     def balance(self, now: datetime) -> int:
-        """Points usable now: in lots available and not yet expired (``fetch_balances``'s
-        ``usable_only`` balance)."""
+        """Points usable now: in lots available and not yet expired (what
+        ``loyalty.limits.fetch_balances`` sums with ``usable_only``)."""
         return sum(
             lot.remaining
             for lot in self.lots
@@ -123,7 +122,7 @@ class PointsRows:
         )
 
     def held(self, now: datetime, *, exclude_order: str = "") -> int:
-        """Points the live holds keep now (:func:`fetch_held`)."""
+        """Points the live holds keep now: not lapsed, not ``exclude_order``'s."""
         return sum(
             hold.points
             for hold in self.holds
@@ -133,7 +132,7 @@ class PointsRows:
     def redeemable(
         self, program: Any, *, total: Decimal, now: datetime, exclude_order: str = ""
     ) -> Redeemable:
-        """:func:`fetch_redeemable` from these rows."""
+        """:func:`redeemable_points` from these rows, as of ``now``."""
         return redeemable_points(
             balance=self.balance(now),
             held=self.held(now, exclude_order=exclude_order),
@@ -161,10 +160,7 @@ def _redeemed() -> Any:
 
 def fetch_held(conn: Connection, member_id: str, *, now: datetime, exclude_order: str = "") -> int:
     """Points the member's live holds keep (not lapsed, their order not yet redeemed)."""
-    query = select(func.coalesce(func.sum(h.points), 0)).where(
-        h.member_id == member_id, h.held_until > now, h.order_id != exclude_order, ~_redeemed()
-    )
-    return int(conn.execute(query).scalar_one())
+    return fetch_points_rows(conn, member_id).held(now, exclude_order=exclude_order)
 
 
 @dataclass(frozen=True)
