@@ -127,7 +127,6 @@ class RedisRateLimiter(RateLimiter):
 
     def __init__(self, url: str, limit: int, *, clock: Any = time.monotonic) -> None:
         import redis
-        import redis.asyncio
 
         self.url, self.limit, self._clock = url, limit, clock
         self.lease = max(1, limit // LEASE_SHARE)
