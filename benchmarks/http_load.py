@@ -176,16 +176,23 @@ async def _closed_loop(
 
 
 def order_batch(
-    members: Sequence[str], *, prefix: str, first: int, size: int, now: datetime, seed: int
+    members: Sequence[str],
+    *,
+    prefix: str,
+    first: int,
+    size: int,
+    now: datetime,
+    seed: int,
+    spread: timedelta = timedelta(hours=1),
 ) -> bytes:
     """``size`` new ``order.paid`` events (ids ``{prefix}-{n}``), each of a seeded member, paid
-    in the hour before ``now``, as the JSON array a shop posts."""
+    in the ``spread`` before ``now``, as the JSON array a shop posts."""
     rng = random.Random(seed)
     events = []
     for number in range(first, first + size):
         items = [p.item | {"qty": rng.randint(1, 3)} for p in rng.sample(CATALOGUE, 3)]
         cents = sum(int(item["price"].replace(".", "")) * item["qty"] for item in items)
-        paid = now - timedelta(seconds=rng.randint(1, 3_600))
+        paid = now - timedelta(microseconds=rng.randint(1, spread // timedelta(microseconds=1)))
         events.append({
             "id": f"{prefix}-evt-{number}",
             "type": "order.paid",

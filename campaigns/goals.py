@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from campaigns.definitions import Campaign
 from campaigns.tables import conversions, journeys
-from core.db import in_values, insert_ignoring_conflicts
+from core.db import bulk_insert, in_values
 from core.events.types import Event, OrderPaid
 
 
@@ -47,9 +47,10 @@ def record_conversions(
             first.setdefault(journey.journey_id, _row(journey, converting))
     if not first:
         return 0
-    statement = insert_ignoring_conflicts(conn, conversions, ["journey_id"])
-    result = conn.execute(statement.returning(conversions.c.journey_id), list(first.values()))
-    return len(result.all())
+    rows = list(first.values())
+    return len(
+        bulk_insert(conn, conversions, rows, conflict_keys=["journey_id"], returning="journey_id")
+    )
 
 
 def _journeys_of(

@@ -21,7 +21,7 @@ from campaigns.definitions import Campaign
 from campaigns.goals import record_conversions
 from campaigns.journeys import Candidate, enrol, exit_journeys, fetch_active
 from campaigns.tables import journey_steps
-from core.cel.history import fetch_histories
+from core.cel.history import Moments, fetch_histories
 from core.cel.variables import (
     VariableSettings,
     event_variables,
@@ -133,7 +133,13 @@ def _matching(ctx: HandlerContext, when: Any, events: Sequence[Event]) -> list[E
     settings = VariableSettings.from_program(ctx.program)
     fields = member_fields_read([when.source])
     histories = (
-        fetch_histories(ctx.conn, [e.member_id for e in events], program=ctx.program, fields=fields)
+        fetch_histories(
+            ctx.conn,
+            [e.member_id for e in events],
+            program=ctx.program,
+            fields=fields,
+            moments=Moments.of(events, settings.window),
+        )
         if fields != frozenset()
         else {}
     )  # a when: that reads no member field (event.data.direction == "up") fetches nothing

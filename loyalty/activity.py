@@ -21,13 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from core.cel.history import MemberHistory, fetch_histories
-from core.cel.variables import (
-    ALL_TIME_FIELDS,
-    VariableSettings,
-    event_variables,
-    member_variables,
-)
+from core.cel.history import MemberHistory, Moments, fetch_histories
+from core.cel.variables import VariableSettings, event_variables, member_variables
 from core.events.handlers import HandlerContext
 from core.events.types import Event, OrderPaid, OrderRefunded
 from loyalty.calendar import period_start
@@ -178,16 +173,6 @@ def fields_read(events: Sequence[Event], rules: EarnRules) -> frozenset[str] | N
     return frozenset(fields)
 
 
-def _orders_after(
-    events: Sequence[Event], fields: frozenset[str] | None, ladder: TierLadder
-) -> datetime | None:
-    """Orders paid before this count neither for the tier ladder's window at any event of the
-    batch nor for the fields read, unless one of those reads all-time spend (None)."""
-    if not events or fields is None or fields & ALL_TIME_FIELDS:
-        return None
-    return min(event.occurred_at for event in events) - ladder.window
-
-
 def fetch_caps_used(conn: Connection, events: Sequence[Event], rules: EarnRules) -> Counter[CapKey]:
     """Awards already made in the business periods the batch's capped events fall in."""
     used: Counter[CapKey] = Counter()
@@ -220,14 +205,13 @@ def process_activity(ctx: HandlerContext, events: Sequence[Event], *, program: A
     rules, ladder = EarnRules.from_program(program), TierLadder.from_program(program)
     debts = lock_accounts(conn, [e.member_id for e in events], now=now)
     # A refund plans from its order's ledger (loyalty.refunds), never from the member's history.
-    earning = [e.member_id for e in events if not isinstance(e.data, OrderRefunded)]
-    fields = fields_read(events, rules)
+    earning = [e for e in events if not isinstance(e.data, OrderRefunded)]
     histories = fetch_histories(
         conn,
-        earning,
+        [e.member_id for e in earning],
         program=program,
-        fields=fields,
-        orders_after=_orders_after(events, fields, ladder),
+        fields=fields_read(events, rules),
+        moments=Moments.of(earning, ladder.window),
     )
     plan = plan_activity(
         events,

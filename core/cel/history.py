@@ -5,6 +5,12 @@ rows, their paid orders, the refunds of those orders, and one per registered
 :class:`~core.cel.sources.MemberFieldSource`. Refunds are attached to the order they refund
 (joined on ``order_id``), as the tier recalculation does. Qualifying spend is net paid
 (:func:`net_spend`), the one rule shared by the CEL variables and the tier ladder.
+
+A caller that reads ``member`` at a batch's moments passes them as :class:`Moments`: the orders
+every one of those moments counts alike (paid before the first, unrefunded, inside each moment's
+tier window or outside all of them) then come back summed per member, as one bundle each, and
+only the few near the window's edges row by row. Every spend field comes out the same; a member
+with a year of orders costs a row or two, not a row per order.
 """
 
 from __future__ import annotations
@@ -16,22 +22,64 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Numeric, select, type_coerce
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Numeric,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 
 from core.cel.sources import member_sources
-from core.db import UtcDateTime, in_values
+from core.db import UtcDateTime, in_hashed, in_values
 from core.events.tables import members, orders, refunds
+from core.events.types import Event, OrderPaid
 
 ZERO = Decimal("0.00")
+
+# The ``member`` fields computed from the member's orders (the costly part of ``member``).
+SPEND_FIELDS = frozenset({"paid_orders", "net_spend", "qualifying_spend", "days_since_last_order"})
+# Those of them that read every order, not only the tier window's.
+ALL_TIME_FIELDS = SPEND_FIELDS - {"qualifying_spend"}
 
 
 @dataclass(frozen=True)
 class PaidOrder:
-    """An order as spend sees it."""
+    """An order as spend sees it; or, in a history fetched for :class:`Moments`, a bundle of
+    ``count`` orders that every one of those moments counts alike: no ``order_id``, ``paid_at``
+    the latest of them, ``total`` their sum (none of them has a refund)."""
 
     order_id: str
     paid_at: datetime
     total: Decimal
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Moments:
+    """The moments a caller reads ``member`` at: each in ``[first, last]``, with spend over
+    ``window`` before it, and none counting an ``excluded`` order (an ``order.paid`` is judged
+    without its own order)."""
+
+    first: datetime
+    last: datetime
+    window: timedelta
+    excluded: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, events: Sequence[Event], window: timedelta) -> Moments | None:
+        """The moments of a batch of events (None: no events)."""
+        if not events:
+            return None
+        paying = frozenset(e.data.order_id for e in events if isinstance(e.data, OrderPaid))
+        at = [event.occurred_at for event in events]
+        return cls(min(at), max(at), window, paying)
 
 
 @dataclass(frozen=True)
@@ -96,20 +144,23 @@ def fetch_histories(
     *,
     program: Any,
     fields: Collection[str] | None = None,
-    orders_after: datetime | None = None,
+    moments: Moments | None = None,
 ) -> dict[str, MemberHistory]:
     """Every given member's history (members never seen have no profile and no orders).
 
     ``fields``: the ``member`` fields the caller reads (None: all); a source that supplies none
-    of them is not fetched. ``orders_after``: only orders paid after it are fetched, for a
-    caller that reads spend over a window ending after it (``qualifying_spend``, the tier
-    ladder) and no all-time field; every refund of the members' orders is still fetched.
+    of them is not fetched. ``moments``: the caller reads ``member`` and spend only at those;
+    the orders all of them count alike are bundled, and when no all-time field is read, the
+    orders outside every moment's tier window are not fetched at all. Every refund of the
+    members' orders is still fetched.
     """
     ids = sorted(set(member_ids))
     if not ids:
         return {}
     profiles = _profiles(conn, ids)
-    paid, refunded = _orders(conn, ids, orders_after), _refunds(conn, ids)
+    all_time = fields is None or bool(ALL_TIME_FIELDS.intersection(fields))
+    paid = _orders(conn, ids) if moments is None else _bundled(conn, ids, moments, all_time)
+    refunded = _refunds(conn, ids)
     sources = [s for s in member_sources if fields is None or set(s.fields) & set(fields)]
     provided = {source.name: source.fetch(conn, ids, program) for source in sources}
     return {
@@ -134,18 +185,62 @@ def _profiles(conn: Connection, ids: list[str]) -> dict[str, Profile]:
     }
 
 
-def _orders(conn: Connection, ids: list[str], after: datetime | None) -> dict[str, list[PaidOrder]]:
+def _orders(conn: Connection, ids: list[str]) -> dict[str, list[PaidOrder]]:
     paid_at, total = _plain(conn, orders.c.paid_at), _plain(conn, orders.c.total)
     query = (
         select(orders.c.member_id, orders.c.order_id, paid_at, total)
         .where(in_values(conn, orders.c.member_id, ids))
         .order_by(orders.c.paid_at, orders.c.order_id)
     )
-    if after is not None:
-        query = query.where(orders.c.paid_at > after)
     grouped: dict[str, list[PaidOrder]] = defaultdict(list)
     for member_id, order_id, paid, amount in conn.execute(query):
         grouped[member_id].append(PaidOrder(order_id, paid.astimezone(UTC), amount))
+    return grouped
+
+
+ALONE, OLD, MID = 0, 1, 2  # how ``_bundled`` returns an order: alone, or in one of two bundles
+
+
+def _bundled(
+    conn: Connection, ids: list[str], moments: Moments, all_time: bool
+) -> dict[str, list[PaidOrder]]:
+    """The members' orders as ``moments`` read them, in one grouped statement. An order paid
+    at or before ``first - window`` is outside every moment's window ("old"); one paid after
+    ``last - window`` and before ``first`` is inside every one ("mid"); both kinds count as
+    past at every moment, so each kind sums to one bundle per member. Orders near the window's
+    edges, paid at or after ``first``, refunded, or excluded, come back one by one. Old orders
+    are fetched only for an all-time field (``all_time``)."""
+    out_of_all = moments.first - moments.window
+    in_all = moments.last - moments.window
+    paid_at = orders.c.paid_at
+    alone = [
+        and_(paid_at > out_of_all, paid_at <= in_all),
+        paid_at >= moments.first,
+        exists().where(refunds.c.order_id == orders.c.order_id),
+    ]
+    if moments.excluded:
+        alone.append(in_hashed(conn, orders.c.order_id, sorted(moments.excluded)))
+    single = or_(*alone)
+    band = case((single, literal(ALONE)), (paid_at <= out_of_all, literal(OLD)), else_=literal(MID))
+    one = case((single, orders.c.order_id), else_=None)
+    rows = select(
+        orders.c.member_id, band.label("band"), one.label("order_id"), paid_at, orders.c.total
+    ).where(in_values(conn, orders.c.member_id, ids))
+    if not all_time:
+        rows = rows.where(paid_at > out_of_all)
+    banded = rows.subquery()
+    query = select(
+        banded.c.member_id,
+        banded.c.order_id,
+        func.max(banded.c.paid_at).label("paid_at"),
+        func.sum(banded.c.total).label("total"),
+        func.count().label("count"),
+    ).group_by(banded.c.member_id, banded.c.band, banded.c.order_id)
+    grouped: dict[str, list[PaidOrder]] = defaultdict(list)
+    for member_id, order_id, paid, amount, count in conn.execute(query):
+        grouped[member_id].append(PaidOrder(order_id or "", paid.astimezone(UTC), amount, count))
+    for member_orders in grouped.values():
+        member_orders.sort(key=lambda order: (order.paid_at, order.order_id))
     return grouped
 
 

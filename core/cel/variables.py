@@ -60,7 +60,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from core.cel.history import MemberHistory, net_spend
+from core.cel.history import SPEND_FIELDS, MemberHistory, net_spend
 from core.cel.sources import AsOf, MissingSource, member_sources
 from core.cel.types import MEMBER
 from core.events.types import CartUpdated, Event, OrderPaid
@@ -81,10 +81,6 @@ class VariableSettings:
         return cls(ZoneInfo(file.program.timezone), timedelta(days=file.tiers.window_days))
 
 
-# The fields computed from the member's orders (the costly part of ``member``).
-SPEND_FIELDS = frozenset({"paid_orders", "net_spend", "qualifying_spend", "days_since_last_order"})
-# Those of them that read every order, not only the tier window's.
-ALL_TIME_FIELDS = SPEND_FIELDS - {"qualifying_spend"}
 
 
 def member_variables(
@@ -120,7 +116,7 @@ def _spend_fields(
     past = [o for o in history.orders if o.paid_at <= at and o.order_id != exclude_order]
     net, qualifying = spend_amounts(history, settings, at=at, exclude_order=exclude_order)
     return {
-        "paid_orders": len(past),
+        "paid_orders": sum(order.count for order in past),
         "net_spend": float(net),  # CEL compares numbers as doubles; the money stays exact
         "qualifying_spend": float(qualifying),
         "days_since_last_order": (at - max(o.paid_at for o in past)).days if past else None,

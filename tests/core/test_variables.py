@@ -17,7 +17,15 @@ import pytest
 from sqlalchemy import Engine, event
 
 from core.cel import variables as variables_module
-from core.cel.history import MemberHistory, PaidOrder, Refund, fetch_histories, net_spend
+from core.cel.history import (
+    ALL_TIME_FIELDS,
+    MemberHistory,
+    Moments,
+    PaidOrder,
+    Refund,
+    fetch_histories,
+    net_spend,
+)
 from core.cel.sources import MissingSource
 from core.cel.types import BASKET, CONSENTS, MEMBER, NOW
 from core.cel.variables import VariableSettings, event_variables, member_variables, now_variables
@@ -373,28 +381,67 @@ def test_every_field_is_documented_in_the_module_and_in_docs(path: str) -> None:
     assert f"`{path.split('.', 1)[1]}`" in doc, f"{path} is not in docs/cel.md"
 
 
-@pytest.mark.parametrize("later", [0, 1, 200])
-def test_a_history_of_the_tier_window_only_gives_the_same_windowed_fields(
-    engine: Engine, program: Program, later: int
+SPANS = [timedelta(0), timedelta(hours=1), 30 * DAY, 364 * DAY, 365 * DAY, 500 * DAY]
+
+
+@pytest.mark.parametrize("span", SPANS, ids=lambda span: f"{span.days}d{span.seconds // 3600}h")
+@pytest.mark.parametrize("all_time", [True, False], ids=["all-fields", "windowed-fields"])
+def test_a_history_fetched_for_moments_gives_every_field_the_full_one_does(
+    engine: Engine, program: Program, span: timedelta, all_time: bool
 ) -> None:
-    """Loyalty fetches only the orders paid after ``orders_after`` (the earliest event of its
-    batch minus the tier window): every field it may then read is the same at any later moment."""
+    """A history fetched for a batch's moments (orders bundled, and without the all-time fields
+    none before every window) builds the same ``member`` as the full history at every moment of
+    the batch, each judged without its own order, on edges, refunds and future orders alike."""
     _seed(engine)
     settings = VariableSettings.from_program(program)
     ids = [row["id"] for row in TABLE]
-    fields = frozenset(MEMBER.fields) - variables_module.ALL_TIME_FIELDS
+    fields = frozenset(MEMBER.fields) - (frozenset() if all_time else ALL_TIME_FIELDS)
+    first = AT - span / 2
+    moments = Moments(first, first + span, settings.window, frozenset({"o-upgrade", "o-kept"}))
     with engine.connect() as conn:
         full = fetch_histories(conn, ids, program=program)
-        windowed = fetch_histories(
-            conn, ids, program=program, fields=fields, orders_after=AT - settings.window
-        )
+        bundled = fetch_histories(conn, ids, program=program, fields=fields, moments=moments)
 
-    at = AT + later * DAY
-    for member_id in ids:
-        expected = member_variables(full[member_id], settings, at=at, fields=fields)
-        assert member_variables(windowed[member_id], settings, at=at, fields=fields) == expected
-        assert all(o.paid_at > AT - settings.window for o in windowed[member_id].orders)
-    assert sum(len(h.orders) for h in windowed.values()) < sum(len(h.orders) for h in full.values())
+    steps = [first + span * k / 4 for k in range(5)] + [AT - 365 * DAY + span / 2]
+    for at in [step for step in steps if first <= step <= first + span]:
+        for member_id in ids:
+            for excluded in (None, "o-upgrade", "o-kept"):
+                expected = member_variables(
+                    full[member_id], settings, at=at, exclude_order=excluded, fields=fields
+                )
+                assert (
+                    member_variables(
+                        bundled[member_id], settings, at=at, exclude_order=excluded, fields=fields
+                    )
+                    == expected
+                ), (member_id, at, excluded)
+
+
+def test_orders_every_moment_counts_alike_come_back_as_one_bundle(
+    engine: Engine, program: Program
+) -> None:
+    """A year of unrefunded orders, read at one hour of moments, is one row: their count, sum
+    and latest payment; a refunded one, and the hour's own orders, stay rows of their own."""
+    window = VariableSettings.from_program(program).window
+    rows = [_member("m-regular", registered_at=AT - 400 * DAY)]
+    paid = [_order("m-regular", f"o-{n}", "10.00", AT - (n + 1) * DAY) for n in range(300)]
+    paid.append(_order("m-regular", "o-now", "99.00", AT + timedelta(minutes=30)))
+    with engine.begin() as conn:
+        conn.execute(members.insert(), rows)
+        conn.execute(orders.insert(), paid)
+        conn.execute(refunds.insert(), [_refund("m-regular", "o-7", "4.00", AT - DAY)])
+    moments = Moments(AT, AT + timedelta(hours=1), window, frozenset({"o-now"}))
+    with engine.connect() as conn:
+        history = fetch_histories(
+            conn, ["m-regular"], program=program, fields={"qualifying_spend"}, moments=moments
+        )["m-regular"]
+
+    rows_back = [(o.order_id, o.count, o.total, o.paid_at) for o in history.orders]
+    assert rows_back == [
+        ("o-7", 1, Decimal("10.00"), AT - 8 * DAY),
+        ("", 299, Decimal("2990.00"), AT - DAY),
+        ("o-now", 1, Decimal("99.00"), AT + timedelta(minutes=30)),
+    ]
 
 
 def test_a_source_no_field_read_needs_is_not_fetched(engine: Engine, program: Program) -> None:
