@@ -12,7 +12,10 @@ from another process (:mod:`benchmarks.http_load`), beside the in-process call i
   errors (an open-loop run counts only if it kept up with its rate).
 * ``events``: ``POST /v1/events`` with batches of 500 new ``order.paid`` events of 1,000 seeded
   members, from ``--clients`` clients back to back for ``--event-seconds``; every package's
-  handlers run in the request, as in production (Redis takes only what they enqueue).
+  handlers run in the request, as in production (Redis takes only what they enqueue). Each
+  batch's orders were paid in the ``--event-spread`` seconds (1) before it is sent, as a shop
+  posting its live orders; a spread longer than the run (3600: every batch covers the same
+  hour) is a backfill's shape, where each batch reads every order of its span row by row.
 
 Client and server share the machine: every run records the CPU seconds of the load generator,
 of the uvicorn processes and of the PostgreSQL backends.
@@ -99,6 +102,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--batch", type=int, default=500, help="order.paid events per POST /v1/events")
     add("--clients", type=int, default=4, help="clients posting event batches at once")
     add("--event-members", type=int, default=1_000, help="members the event batches pay orders for")
+    add(
+        "--event-spread",
+        type=float,
+        default=1.0,
+        help="seconds before it is sent that each batch's orders were paid over",
+    )
     add("--api-workers", type=int, default=2, help="uvicorn worker processes")
     add("--calls", type=int, default=2_000, help="timed in-process calls")
     add(
@@ -203,6 +212,7 @@ def run_load(
         events = generator.run(
             http_load.post_event_batches, base, shop.keys["events"], shop.members,
             batch=args.batch, clients=args.clients, duration=args.event_seconds, prefix="bench",
+            spread=args.event_spread,
         )  # fmt: skip
     return {
         "served_answer": summarise(orjson.loads(served)),

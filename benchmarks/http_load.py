@@ -212,9 +212,12 @@ def post_event_batches(
     clients: int,
     duration: float,
     prefix: str,
+    spread: float = 1.0,
 ) -> dict[str, Any]:
-    """``clients`` clients posting batches of ``batch`` new events, back to back."""
-    return asyncio.run(_post_batches(base, key, members, batch, clients, duration, prefix))
+    """``clients`` clients posting batches of ``batch`` new events, back to back; each batch's
+    orders were paid in the ``spread`` seconds before it is built, as a shop posts its live
+    orders (a larger spread than the time between batches makes them overlap, as a backfill's)."""
+    return asyncio.run(_post_batches(base, key, members, batch, clients, duration, prefix, spread))
 
 
 async def _post_batches(
@@ -225,6 +228,7 @@ async def _post_batches(
     clients: int,
     duration: float,
     prefix: str,
+    spread: float,
 ) -> dict[str, Any]:
     url = base + "/v1/events"
     errors: Counter[str] = Counter()
@@ -234,15 +238,15 @@ async def _post_batches(
     cpu = time.process_time()
     start = time.perf_counter()
     end = start + duration
-    now = datetime.now(UTC)
+    paid_over = timedelta(seconds=spread)
 
     async def client(session: aiohttp.ClientSession, number: int) -> None:
         sequence = 0
         while time.perf_counter() < end:
             built = time.process_time()
             first = (number * 1_000_000 + sequence) * batch
-            body = order_batch(members, prefix=prefix, first=first, size=batch, now=now,
-                               seed=first)  # fmt: skip
+            body = order_batch(members, prefix=prefix, first=first, size=batch,
+                               now=datetime.now(UTC), seed=first, spread=paid_over)  # fmt: skip
             build_cpu[0] += time.process_time() - built
             sequence += 1
             sent = time.perf_counter()
@@ -263,6 +267,7 @@ async def _post_batches(
     return {
         "batch": batch,
         "clients": clients,
+        "paid_over_s": spread,
         "duration_s": round(elapsed, 2),
         "batches_ok": len(latencies),
         "errors": sum(errors.values()),

@@ -69,13 +69,14 @@ def fetch_tier_facts(conn: Connection, ids: Sequence[str], program: Any) -> dict
         ).all()
     )
     changes: dict[str, list[TierChangeFact]] = defaultdict(list)
+    history = tier_history.c
     query = (
-        select(tier_history)
-        .where(in_values(conn, tier_history.c.member_id, ids))
-        .order_by(tier_history.c.changed_at, tier_history.c.id)
+        select(history.member_id, history.changed_at, history.from_tier, history.cause)
+        .where(in_values(conn, history.member_id, ids))
+        .order_by(history.changed_at, history.id)
     )
-    for row in conn.execute(query):
-        changes[row.member_id].append(TierChangeFact(row.changed_at, row.from_tier, row.cause))
+    for member_id, changed_at, from_tier, cause in conn.execute(query):
+        changes[member_id].append(TierChangeFact(changed_at, from_tier, cause))
     return {m: TierFacts(ladder, held.get(m), tuple(changes[m])) for m in ids}
 
 
