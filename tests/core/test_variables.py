@@ -417,6 +417,23 @@ def test_a_history_fetched_for_moments_gives_every_field_the_full_one_does(
                 ), (member_id, at, excluded)
 
 
+def test_a_batchs_moments_span_its_events_and_set_apart_the_orders_they_pay() -> None:
+    def event(event_id: str, kind: str, at: datetime, data: dict[str, Any]) -> Any:
+        body = {"id": event_id, "type": kind, "occurred_at": at.isoformat(), "member_id": "m-1"}
+        return validate_event({**body, "data": data})
+
+    events = [
+        event("e-1", "order.paid", AT + DAY, {"order_id": "o-1", "total": "10.00"}),
+        event("e-2", "review.posted", AT - DAY, {"order_id": "o-0", "sku": "T-1"}),
+        event("e-3", "order.paid", AT, {"order_id": "o-2", "total": "20.00"}),
+    ]
+
+    moments = Moments.of(events, 30 * DAY)
+
+    assert moments == Moments(AT - DAY, AT + DAY, 30 * DAY, frozenset({"o-1", "o-2"}))
+    assert Moments.of([], 30 * DAY) is None
+
+
 def test_orders_every_moment_counts_alike_come_back_as_one_bundle(
     engine: Engine, program: Program
 ) -> None:
