@@ -81,8 +81,6 @@ class VariableSettings:
         return cls(ZoneInfo(file.program.timezone), timedelta(days=file.tiers.window_days))
 
 
-
-
 def member_variables(
     history: MemberHistory,
     settings: VariableSettings,
