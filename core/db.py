@@ -31,9 +31,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
-    func,
     insert,
-    select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
@@ -390,13 +388,3 @@ def in_values(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
         return column.in_(list(values))
     array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type), unique=True)
     return column == any_(array)
-
-
-def in_hashed(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN (values)`` for a test made on many rows: on PostgreSQL ``column IN (SELECT
-    unnest(:array))``, which is looked up in a hash of the values (``= ANY`` compares each row
-    with every value in turn: 30,000 rows against 500 values cost 15,000,000 comparisons)."""
-    if conn.dialect.name != "postgresql":
-        return column.in_(list(values))
-    array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type), unique=True)
-    return column.in_(select(func.unnest(array)))
