@@ -45,7 +45,7 @@ from benchmarks.bench_coupons import timings
 from benchmarks.http_report import build_report, print_report
 from benchmarks.http_server import ProcessTreeCpu, clear_redis, serving
 from benchmarks.http_shop import Shop, set_up
-from benchmarks.measure import ServerCpu, describe_machine, temporary_database
+from benchmarks.measure import ServerCpu, describe_machine, temporary_database, vacuum_analyze
 from core.db import get_engine
 from core.readcache import ReadCache
 from coupons.api_models import CartRequest
@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         machine = describe_machine(pg_url)
         engine = get_engine(pg_url)
         shop = set_up(engine, Path(work), members=args.event_members)
+        machine["vacuum_analyze_s"] = vacuum_analyze(pg_url)
         in_process = measure_both(engine, pg_url, shop, calls=args.calls)
         engine.dispose()
         clear_redis(args.redis_url)

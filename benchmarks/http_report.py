@@ -140,7 +140,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     machine = report["machine"]
     console.print(
         f"[dim]{machine['nproc']} × {machine['cpu_model']} (client and server share them), "
-        f"Python {machine['python']}, PostgreSQL {machine['postgresql']}, load "
+        f"Python {machine['python']}, PostgreSQL {machine['postgresql']} (autovacuum "
+        f"{machine.get('postgresql_autovacuum', '?')}; analysed after seeding in "
+        f"{machine.get('vacuum_analyze_s', '?')} s), load "
         f"{machine['load_average_1m_at_start']} at start, {machine['load_average_1m_at_end']} "
         "at end[/]"
     )

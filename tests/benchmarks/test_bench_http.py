@@ -61,3 +61,6 @@ def test_the_http_benchmark_reports_every_measurement_at_low_rates(
     assert report["max_sustained_per_s"]["per_s"] > 0
     assert len(report["targets"]) == 3
     assert report["machine"]["nproc"] >= 1 and report["machine"]["cpu_model"]
+    # The seeded database is analysed before the load, as autovacuum would have done.
+    assert report["machine"]["vacuum_analyze_s"] >= 0
+    assert report["machine"]["postgresql_autovacuum"] in {"on", "off"}
