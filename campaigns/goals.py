@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, exists, func, select
 
 from campaigns.definitions import Campaign
 from campaigns.tables import conversions, journeys
@@ -57,7 +57,8 @@ def _journeys_of(
     conn: Connection, member_ids: set[str], campaign_ids: Iterable[str], *, since: datetime
 ) -> list[Any]:
     """The members' journeys in these campaigns that entered late enough for an event of the
-    batch to fall within their goal window."""
+    batch to fall within their goal window, and have not converted yet (a member's later
+    orders would only meet the primary key: 400 rows read and sent back each batch)."""
     query = select(
         journeys.c.journey_id, journeys.c.campaign_id, journeys.c.member_id, journeys.c.arm,
         journeys.c.entered_at,
@@ -65,6 +66,7 @@ def _journeys_of(
         in_values(conn, journeys.c.member_id, sorted(member_ids)),
         journeys.c.campaign_id.in_(sorted(campaign_ids)),
         journeys.c.entered_at >= since,
+        ~exists().where(conversions.c.journey_id == journeys.c.journey_id),
     )  # fmt: skip
     return list(conn.execute(query))
 
