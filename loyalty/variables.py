@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
-from core.cel.history import MemberHistory
+from core.cel.history import MemberHistory, Moments
 from core.cel.sources import AsOf, MemberFieldSource, register_member_source
 from core.cel.types import STRING, register_event_data
 from core.db import in_values
@@ -59,7 +59,13 @@ def tier_facts(history: MemberHistory, ladder: TierLadder) -> TierFacts:
     return facts if isinstance(facts, TierFacts) else TierFacts(ladder)
 
 
-def fetch_tier_facts(conn: Connection, ids: Sequence[str], program: Any) -> dict[str, TierFacts]:
+def fetch_tier_facts(
+    conn: Connection, ids: Sequence[str], program: Any, moments: Moments | None = None
+) -> dict[str, TierFacts]:
+    """The members' tiers and tier changes. Read only at ``moments``, a change made before the
+    first of them is never the one :meth:`TierFacts.tier_at` stops at, unless an order the
+    moments leave out caused it: only the others are fetched (a member's whole tier history
+    was read for every batch of orders)."""
     ladder = TierLadder.from_program(program)
     held = dict(
         conn.execute(
@@ -75,6 +81,10 @@ def fetch_tier_facts(conn: Connection, ids: Sequence[str], program: Any) -> dict
         .where(in_values(conn, history.member_id, ids))
         .order_by(history.changed_at, history.id)
     )
+    if moments is not None:
+        causes = sorted(f"order:{order_id}" for order_id in moments.excluded)
+        later = history.changed_at > moments.first
+        query = query.where(or_(later, in_values(conn, history.cause, causes)) if causes else later)
     for member_id, changed_at, from_tier, cause in conn.execute(query):
         changes[member_id].append(TierChangeFact(changed_at, from_tier, cause))
     return {m: TierFacts(ladder, held.get(m), tuple(changes[m])) for m in ids}
@@ -100,7 +110,7 @@ class ReferralFacts:
 
 
 def fetch_referral_facts(
-    conn: Connection, ids: Sequence[str], program: Any
+    conn: Connection, ids: Sequence[str], program: Any, moments: Moments | None = None
 ) -> dict[str, ReferralFacts]:
     query = select(referrals.c.referrer_id, referrals.c.decided_at).where(
         in_values(conn, referrals.c.referrer_id, ids), referrals.c.status == "settled"

@@ -165,7 +165,7 @@ def fetch_histories(
         refunded_orders = {r.order_id for member in refunded.values() for r in member}
         paid = _bundled(conn, ids, moments, all_time, refunded_orders)
     sources = [s for s in member_sources if fields is None or set(s.fields) & set(fields)]
-    provided = {source.name: source.fetch(conn, ids, program) for source in sources}
+    provided = {source.name: source.fetch(conn, ids, program, moments) for source in sources}
     return {
         member_id: MemberHistory(
             member_id=member_id,

@@ -13,9 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    from core.cel.history import Moments
 
 # The sample members of ``check`` (core.cel.samples), by name.
 SAMPLE_MEMBERS = ("new", "regular", "top")
@@ -33,14 +36,17 @@ class AsOf:
 class MemberFieldSource:
     """Some ``member`` fields that a package keeps.
 
-    ``fetch(conn, member_ids, program)`` returns facts (a frozen value) for every id given, in one
-    query; ``read(facts, as_of)`` returns the fields' values as of that moment, purely;
+    ``fetch(conn, member_ids, program, moments)`` returns facts (a frozen value) for every id
+    given, in one query; ``moments`` (None: any moment) are the only moments they will be read
+    at, so facts no reading at them can tell apart may be left out (see
+    :class:`~core.cel.history.Moments`); ``read(facts, as_of)`` returns the fields' values as of
+    that moment, purely;
     ``sample(program, name)`` returns the facts of a sample member (see ``SAMPLE_MEMBERS``).
     """
 
     name: str
     fields: tuple[str, ...]
-    fetch: Callable[[Connection, Sequence[str], Any], Mapping[str, Any]]
+    fetch: Callable[[Connection, Sequence[str], Any, Moments | None], Mapping[str, Any]]
     read: Callable[[Any, AsOf], Mapping[str, Any]]
     sample: Callable[[Any, str], Any]
 
