@@ -4,6 +4,7 @@ uvicorn."""
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -60,10 +61,17 @@ def build_read_cache(settings: Settings) -> ReadCache[Any] | None:
 
 
 def _listening(read_cache: ReadCache[Any] | None) -> Any:
-    """The app's lifespan: the cache listens for changes while the app serves."""
+    """The app's lifespan: the cache listens for changes while the app serves. What the worker
+    built before serving (the program, the app, the libraries) lives as long as it does, so it
+    is moved out of the collector's sight (``gc.freeze``) until it stops: every full collection
+    scanned it all again, 127 ms for the 144,000 objects of a fresh worker on the 2-core
+    benchmark machine, several times a minute under event batches, held account locks
+    included."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gc.collect()
+        gc.freeze()
         if read_cache is not None:
             read_cache.start()
         try:
@@ -71,6 +79,7 @@ def _listening(read_cache: ReadCache[Any] | None) -> Any:
         finally:
             if read_cache is not None:
                 read_cache.stop()
+            gc.unfreeze()
 
     return lifespan
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import httpx
@@ -18,3 +19,17 @@ def test_a_live_server_answers_livez_and_problems(
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert missing.json()["code"] == "not_found"
+
+
+def test_a_serving_app_keeps_what_it_built_out_of_full_collections(
+    db_url: str, engine: object, examples: Path, tmp_path: Path
+) -> None:
+    """What a worker built before serving is frozen while it serves (a full collection no
+    longer scans it) and handed back to the collector when it stops."""
+    runtime = http_runtime(db_url, examples / "program", tmp_path)
+    assert gc.get_freeze_count() == 0
+    with live_server(runtime) as base:
+        frozen = gc.get_freeze_count()
+        assert httpx.get(f"{base}/livez").status_code == 200
+    assert frozen > 10_000  # the app, the program and the libraries
+    assert gc.get_freeze_count() == 0
