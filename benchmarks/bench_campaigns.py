@@ -45,7 +45,13 @@ import redis
 from sqlalchemy import Connection, Engine, exists, func, insert, select, text
 
 from benchmarks.bench_notifications import stop, tree_cpu
-from benchmarks.measure import ServerCpu, describe_machine, stopwatch, temporary_database
+from benchmarks.measure import (
+    ServerCpu,
+    describe_machine,
+    stopwatch,
+    temporary_database,
+    vacuum_analyze,
+)
 from campaigns.tables import cart_claims, journey_steps, journeys
 from core.db import get_engine
 from core.events.tables import carts, orders
@@ -286,10 +292,7 @@ def generate(engine: Engine, args: argparse.Namespace) -> dict[str, float]:
         conn.execute(text("SET maintenance_work_mem = '512MB'"))
         _each(conn, indexes, lambda index: index.create(conn))
         seconds["indexes"] = round(time.perf_counter() - started, 1)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        started = time.perf_counter()
-        conn.execute(text("VACUUM ANALYZE"))
-        seconds["vacuum analyze"] = round(time.perf_counter() - started, 1)
+    seconds["vacuum analyze"] = vacuum_analyze(engine)
     return seconds
 
 

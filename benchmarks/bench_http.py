@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         machine = describe_machine(pg_url)
         engine = get_engine(pg_url)
         shop = set_up(engine, Path(work), members=args.event_members)
-        machine["vacuum_analyze_s"] = vacuum_analyze(pg_url)
+        machine["vacuum_analyze_s"] = vacuum_analyze(engine)
         in_process = measure_both(engine, pg_url, shop, calls=args.calls)
         engine.dispose()
         clear_redis(args.redis_url)

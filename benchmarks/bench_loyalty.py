@@ -39,6 +39,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, registry
 
 from benchmarks.bench_ingest import describe_machine
+from benchmarks.measure import vacuum_analyze
 from core.db import dispose_engines, get_engine, normalise_url
 from core.events.handlers import HandlerContext
 from core.events.tables import orders, refunds
@@ -190,7 +191,7 @@ def generate(engine: Engine, args: argparse.Namespace) -> dict[str, float]:
             f"(SELECT coalesce(max(id), 1) FROM {table}))",
             {},
         )
-    seconds["vacuum analyze"], _ = timed(lambda: _vacuum(engine))
+    seconds["vacuum analyze"] = vacuum_analyze(engine)
     return seconds
 
 
@@ -243,11 +244,6 @@ def _load(
 def _execute(engine: Engine, statement: str, params: dict[str, Any]) -> None:
     with engine.begin() as conn:
         conn.execute(text(statement), params)
-
-
-def _vacuum(engine: Engine) -> None:
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
 
 
 def recalc(

@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from core.db import dispose_engines, normalise_url
@@ -141,13 +142,13 @@ def _admin(server_url: str, statement: sql.Composed) -> None:
         conn.execute(statement)
 
 
-def vacuum_analyze(url: str) -> float:
-    """``VACUUM ANALYZE`` the database at ``url``, as autovacuum would have after the seeding
-    (this machine's PostgreSQL runs with autovacuum off: never analysed, a seeded table keeps
-    the planner's guess of a few pages); returns the seconds it took."""
+def vacuum_analyze(engine: Engine) -> float:
+    """``VACUUM ANALYZE`` the engine's database, as autovacuum would have after a benchmark's
+    seeding (this machine's PostgreSQL runs with autovacuum off: never analysed, a seeded
+    table keeps the planner's guess of a few pages); returns the seconds it took."""
     started = time.perf_counter()
-    with psycopg.connect(conninfo(url), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
     return round(time.perf_counter() - started, 2)
 
 
